@@ -1,0 +1,112 @@
+/**
+ * The one place that reads process.env. Every key is declared once below with
+ * its default and meaning (the README's table is this list); loadConfig
+ * validates them all, reports every problem at once naming the variable, and
+ * returns a frozen object.
+ */
+import path from 'node:path';
+
+type Parser<T> = (raw: string) => T;
+
+interface Key<T> {
+  env: string;
+  default: string | undefined;
+  doc: string;
+  parse: Parser<T>;
+}
+
+const key = <T>(env: string, def: string | undefined, doc: string, parse: Parser<T>): Key<T> => ({ env, default: def, doc, parse });
+
+const str: Parser<string> = (s) => s;
+const optStr: Parser<string | undefined> = (s) => (s === '' ? undefined : s);
+const int = (min: number, max: number): Parser<number> => (s) => {
+  if (!/^-?\d+$/.test(s.trim())) throw new Error(`must be an integer, got ${JSON.stringify(s)}`);
+  const n = Number(s);
+  if (n < min || n > max) throw new Error(`must be between ${min} and ${max}, got ${n}`);
+  return n;
+};
+const port: Parser<number> = int(0, 65535);
+const url = (protocols: string[]): Parser<string | undefined> => (s) => {
+  if (s === '') return undefined;
+  let u: URL;
+  try { u = new URL(s); } catch { throw new Error(`must be a URL, got ${JSON.stringify(s)}`); }
+  if (!protocols.includes(u.protocol)) throw new Error(`must start with ${protocols.join(' or ')}, got ${u.protocol}`);
+  return s;
+};
+const reqUrl = (protocols: string[]): Parser<string> => (s) => {
+  const v = url(protocols)(s);
+  if (v === undefined) throw new Error('must not be empty');
+  return v;
+};
+const identifier: Parser<string> = (s) => {
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(s)) throw new Error(`must be a plain identifier (letters, digits, _), got ${JSON.stringify(s)}`);
+  return s;
+};
+const oneOf = <T extends string>(...values: T[]): Parser<T> => (s) => {
+  if (!(values as string[]).includes(s)) throw new Error(`must be one of ${values.join(', ')}, got ${JSON.stringify(s)}`);
+  return s as T;
+};
+const bytes: Parser<number> = (s) => {
+  const m = /^(\d+)\s*(b|kib|mib|gib|kb|mb|gb)?$/i.exec(s.trim());
+  if (!m) throw new Error(`must be a size such as 64MiB or 1048576, got ${JSON.stringify(s)}`);
+  const unit = (m[2] ?? 'b').toLowerCase();
+  const mult: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
+  return Number(m[1]) * mult[unit]!;
+};
+
+export const KEYS = {
+  dataDir: key('PHONEBILL_DATA_DIR', '.data', 'Folder for local state: the embedded ClickHouse data, local Redis and PostgreSQL.', str),
+  logLevel: key('LOG_LEVEL', 'info', 'pino log level: fatal, error, warn, info, debug, trace, silent.', oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent')),
+  host: key('PHONEBILL_HOST', '127.0.0.1', 'Address the services listen on.', str),
+
+  clickhouseUrl: key('CLICKHOUSE_URL', '', 'ClickHouse server (http://host:8123). Empty: the embedded chdb engine in PHONEBILL_DATA_DIR/chdb.', url(['http:', 'https:'])),
+  clickhouseUser: key('CLICKHOUSE_USER', 'default', 'ClickHouse user (server only).', str),
+  clickhousePassword: key('CLICKHOUSE_PASSWORD', '', 'ClickHouse password (server only).', str),
+  clickhouseDatabase: key('CLICKHOUSE_DATABASE', 'phonebill', 'ClickHouse database holding calls and rejected_calls.', identifier),
+  chdbPath: key('CHDB_PATH', '', 'Data folder of the embedded engine. Empty: PHONEBILL_DATA_DIR/chdb.', optStr),
+
+  redisUrl: key('REDIS_URL', 'redis://127.0.0.1:6379', 'Redis server. When unset, scripts/stack.sh starts a local one on this address.', reqUrl(['redis:', 'rediss:'])),
+  databaseUrl: key('DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/phonebill', 'PostgreSQL. When unset, scripts/stack.sh starts a local one on this address.', reqUrl(['postgres:', 'postgresql:'])),
+
+  admissionPort: key('ADMISSION_PORT', '50051', 'Admission gRPC port.', port),
+  ingestPort: key('INGEST_PORT', '50052', 'Ingest gRPC port.', port),
+  ingestHttpPort: key('INGEST_HTTP_PORT', '9464', 'Ingest HTTP port: /metrics (Prometheus), /healthz and the read-only /sql used by `npm run sql`.', port),
+  billingPort: key('BILLING_PORT', '8080', 'Billing HTTP API port.', port),
+
+  ingestFlushRows: key('INGEST_FLUSH_ROWS', '50000', 'Group commit: write a batch when this many events are pending.', int(1, 1_000_000)),
+  ingestFlushBytes: key('INGEST_FLUSH_BYTES', '16MiB', 'Group commit: write a batch when pending events hold this many bytes.', bytes),
+  ingestFlushIntervalMs: key('INGEST_FLUSH_INTERVAL_MS', '200', 'Group commit: write pending events at least this often (ms).', int(1, 60_000)),
+  ingestMaxPendingBytes: key('INGEST_MAX_PENDING_BYTES', '128MiB', 'Backpressure bound: memory held for events not yet durable. Past it, streams stop being read and unary calls get RESOURCE_EXHAUSTED.', bytes),
+  ingestMaxCallSeconds: key('INGEST_MAX_CALL_SECONDS', '86400', 'Longest call accepted (end - start), in seconds.', int(1, 31 * 86400)),
+  ingestMaxFutureSeconds: key('INGEST_MAX_FUTURE_SECONDS', '300', 'How far in the future a call may start or end (clock skew), in seconds.', int(0, 86400)),
+} as const;
+
+type Keys = typeof KEYS;
+export type Config = { readonly [K in keyof Keys]: ReturnType<Keys[K]['parse']> };
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Reads and validates every key; throws one ConfigError listing all problems. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const out: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [name, k] of Object.entries(KEYS) as [string, Key<unknown>][]) {
+    const raw = env[k.env] ?? k.default;
+    if (raw === undefined) { problems.push(`${k.env}: is required`); continue; }
+    try { out[name] = k.parse(raw); } catch (e) { problems.push(`${k.env}: ${(e as Error).message}`); }
+  }
+  if (problems.length) throw new ConfigError(problems);
+  const c = out as Config & { chdbPath: string | undefined };
+  if (!c.chdbPath) (out as Record<string, unknown>).chdbPath = path.join(c.dataDir, 'chdb');
+  return Object.freeze(out) as Config;
+}
+
+/** The documented table of variables (README, `phonebill --help`). */
+export function describeConfig(): { env: string; default: string; doc: string }[] {
+  return Object.values(KEYS).map((k) => ({ env: k.env, default: k.default ?? '(required)', doc: k.doc }));
+}
