@@ -20,7 +20,10 @@ CREATE TABLE IF NOT EXISTS {db}.calls
 )
 ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(started_at)
-ORDER BY (source_number, started_at, call_id);
+ORDER BY (source_number, started_at, call_id)
+-- An acknowledged call must survive a crash of the machine, not only of the
+-- process: each insert (one group-commit batch) is fsynced before it returns.
+SETTINGS fsync_after_insert = 1, fsync_part_directory = 1;
 
 -- Every event the ingest service refused, raw as it came, with why.
 CREATE TABLE IF NOT EXISTS {db}.rejected_calls
