@@ -5,6 +5,7 @@
  * returns a frozen object.
  */
 import path from 'node:path';
+import cron from 'node-cron';
 
 type Parser<T> = (raw: string) => T;
 
@@ -54,6 +55,28 @@ const bytes: Parser<number> = (s) => {
   return Number(m[1]) * mult[unit]!;
 };
 
+const nonEmpty: Parser<string> = (s) => {
+  if (s.trim() === '') throw new Error('must not be empty');
+  return s;
+};
+const secret = (minLength: number): Parser<string | undefined> => (s) => {
+  if (s === '') return undefined;
+  if (s.length < minLength) throw new Error(`must be at least ${minLength} characters, got ${s.length}`);
+  return s;
+};
+const pemPublicKey: Parser<string | undefined> = (s) => {
+  if (s === '') return undefined;
+  // Environment files often carry the PEM on one line with literal \n.
+  const pem = s.includes('\\n') ? s.replaceAll('\\n', '\n') : s;
+  if (!/-----BEGIN PUBLIC KEY-----[\s\S]+-----END PUBLIC KEY-----/.test(pem)) throw new Error('must be a PEM public key (-----BEGIN PUBLIC KEY----- …)');
+  return pem;
+};
+const cronOrOff: Parser<string | undefined> = (s) => {
+  if (s.trim() === 'off') return undefined;
+  if (!cron.validate(s)) throw new Error(`must be a cron expression such as "0 * * * *" or "off", got ${JSON.stringify(s)}`);
+  return s;
+};
+
 export const KEYS = {
   dataDir: key('PHONEBILL_DATA_DIR', '.data', 'Folder for local state: the embedded ClickHouse data, local Redis and PostgreSQL.', str),
   logLevel: key('LOG_LEVEL', 'info', 'pino log level: fatal, error, warn, info, debug, trace, silent.', oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent')),
@@ -79,6 +102,16 @@ export const KEYS = {
   ingestMaxPendingBytes: key('INGEST_MAX_PENDING_BYTES', '128MiB', 'Backpressure bound: memory held for events not yet durable. Past it, streams stop being read and unary calls get RESOURCE_EXHAUSTED.', bytes),
   ingestMaxCallSeconds: key('INGEST_MAX_CALL_SECONDS', '86400', 'Longest call accepted (end - start), in seconds.', int(1, 31 * 86400)),
   ingestMaxFutureSeconds: key('INGEST_MAX_FUTURE_SECONDS', '300', 'How far in the future a call may start or end (clock skew), in seconds.', int(0, 86400)),
+
+  // --- billing: PostgreSQL subscribers and bills, the billing run, the billing HTTP API and its auth ---
+  jwtSecret: key('JWT_SECRET', '', 'Development only: HS256 secret (at least 32 characters) verifying API tokens and signing `phonebill token`. The demo generates one. Leave empty in production and set JWT_PUBLIC_KEY or JWT_JWKS_URL.', secret(32)),
+  jwtPublicKey: key('JWT_PUBLIC_KEY', '', 'Production: PEM public key (RSA, EC or Ed25519) verifying API tokens; algorithms follow the key type.', pemPublicKey),
+  jwtJwksUrl: key('JWT_JWKS_URL', '', 'Production: JWKS URL of the identity provider verifying API tokens (asymmetric algorithms only).', url(['https:', 'http:'])),
+  jwtIssuer: key('JWT_ISSUER', 'phonebill', 'Required `iss` claim of API tokens.', nonEmpty),
+  jwtAudience: key('JWT_AUDIENCE', 'phonebill-api', 'Required `aud` claim of API tokens.', nonEmpty),
+  billingDueDays: key('BILLING_DUE_DAYS', '21', 'A bill is due this many days after it is issued.', int(0, 365)),
+  billingGraceSeconds: key('BILLING_GRACE_SECONDS', '3600', 'A period is billed only once it ended at least this long before the run\'s asOf, so late call records arrive first.', int(0, 7 * 86400)),
+  billingSchedule: key('BILLING_SCHEDULE', '0 * * * *', 'node-cron expression for the billing run (hourly covers every zone\'s local midnight); `off` disables the schedule.', cronOrOff),
 } as const;
 
 type Keys = typeof KEYS;
