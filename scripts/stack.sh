@@ -25,8 +25,9 @@ apt_install() {
 
 pg_bin() {
   local b
-  for b in "$(command -v initdb 2>/dev/null || true)" /usr/lib/postgresql/*/bin/initdb; do
-    if [ -n "$b" ] && [ -x "$b" ]; then dirname "$b"; return 0; fi
+  # The real bin folder (pg_isready lives there, not beside a symlinked initdb).
+  for b in /usr/lib/postgresql/*/bin/initdb "$(command -v initdb 2>/dev/null || true)"; do
+    if [ -n "$b" ] && [ -x "$b" ]; then b="$(realpath "$b")"; [ -x "$(dirname "$b")/pg_isready" ] && { dirname "$b"; return 0; }; fi
   done
   return 1
 }
