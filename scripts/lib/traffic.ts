@@ -9,7 +9,7 @@
  * come out hour by hour in start order, in batches, so a month of a million
  * calls never sits in memory at once (one hour of calls does).
  */
-import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import { parseNumber } from '../../core/numbers/index.ts';
 import { DateTime } from 'luxon';
 import { createRng, searchCumulative, type Rng } from './prng.ts';
 import {
@@ -98,14 +98,14 @@ const HOUR = 3_600_000;
 const DAY = 86_400_000;
 const RESERVED_NXX = new Set([555, 950, 958, 959, 976]);
 
-/** A number of the NPA that libphonenumber-js (max metadata) accepts as valid for `region`. */
+/** A geographic number of the NPA that core/numbers (libphonenumber-js max metadata) accepts as valid for `region`. */
 function randomNumber(rng: Rng, npa: string, region: string): string {
   for (let i = 0; i < 1000; i++) {
     const nxx = rng.int(200, 999);
     if (nxx % 100 === 11 || RESERVED_NXX.has(nxx)) continue;
     const e164 = `+1${npa}${nxx}${String(rng.int(0, 9999)).padStart(4, '0')}`;
-    const p = parsePhoneNumberFromString(e164);
-    if (p?.isValid() && p.country === region) return e164;
+    const p = parseNumber(e164);
+    if (p.kind === 'nanp' && p.region === region && !p.tollFree && !p.premium) return e164;
   }
   throw new Error(`no valid number found for NPA ${npa} (${region})`);
 }
