@@ -1,0 +1,60 @@
+/** The API's JSON shapes (camelCase, instants as RFC 3339 UTC, money in integer cents). */
+import type { Bill, BillLine, Subscriber } from '../../adapters/postgres/index.ts';
+import type { BillWithLines } from '../../bills/index.ts';
+
+const iso = (d: Date) => d.toISOString();
+
+export function subscriberView(s: Subscriber) {
+  return {
+    id: s.id,
+    phoneNumber: s.phoneNumber,
+    subscriptionDate: s.subscriptionDate,
+    timeZone: s.timeZone,
+    anniversaryDay: s.anniversaryDay,
+    plan: s.plan,
+    status: s.status,
+    createdAt: iso(s.createdAt),
+  };
+}
+
+export function billSummaryView(b: Bill) {
+  return {
+    id: b.id,
+    subscriberId: b.subscriberId,
+    periodIndex: b.periodIndex,
+    periodStart: iso(b.periodStart),
+    periodEnd: iso(b.periodEnd),
+    periodStartLocal: b.periodStartLocal,
+    periodEndLocal: b.periodEndLocal,
+    issuedAt: iso(b.issuedAt),
+    dueAt: iso(b.dueAt),
+    currency: b.currency,
+    totalCents: b.totalCents,
+    paidCents: b.paidCents,
+    // Negative when overpaid: a credit carried to the next bill.
+    balanceCents: b.totalCents - b.paidCents,
+    status: b.status,
+    watermark: iso(b.watermark),
+  };
+}
+
+/** Minutes are for reading; billableSeconds is exact and what the amount was rated from. */
+export const minutesOf = (billableSeconds: number) => Math.round((billableSeconds / 60) * 100) / 100;
+
+export function lineView(l: BillLine) {
+  return {
+    kind: l.kind,
+    description: l.description,
+    calls: l.calls,
+    minutes: minutesOf(l.billableSeconds),
+    billableSeconds: l.billableSeconds,
+    amountCents: l.amountCents,
+    // Late-usage lines name the earlier period their calls belong to; null otherwise.
+    usagePeriodStart: l.usagePeriodStart && iso(l.usagePeriodStart),
+    usagePeriodEnd: l.usagePeriodEnd && iso(l.usagePeriodEnd),
+  };
+}
+
+export function billView(b: BillWithLines) {
+  return { ...billSummaryView(b), lines: b.lines.map(lineView) };
+}
