@@ -77,18 +77,24 @@ export async function importSubscribersCsv(source: Readable, opts: ImportOptions
 
   const parser = source.pipe(parse({ info: true, bom: true, trim: true, skip_empty_lines: true, relax_column_count: true }));
   let header: Column[] | undefined;
+  let requiredWidth = 0;
   try {
     for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { lines: number; bytes: number } }>) {
       bytes = info.bytes;
-      if (!header) { header = checkHeader(record); continue; }
+      if (!header) {
+        header = checkHeader(record);
+        requiredWidth = Math.max(...REQUIRED.map((c) => header!.indexOf(c))) + 1;
+        continue;
+      }
       summary.rows++;
       const line = info.lines;
-      if (record.length !== header.length) {
+      // A trailing optional column (plan) may be left off; anything else must match the header.
+      if (record.length > header.length || record.length < requiredWidth) {
         report({ line, field: 'row', reason: `expected ${header.length} columns, got ${record.length}`, kind: 'invalid' });
         continue;
       }
       const input: Record<string, string> = {};
-      header.forEach((col, i) => { input[CSV_COLUMNS[col]] = record[i]!; });
+      header.forEach((col, i) => { input[CSV_COLUMNS[col]] = record[i] ?? ''; });
       const v = validateSubscriber(input, rules);
       if (!v.ok) {
         v.problems.forEach((p, i) => report({ line, field: COLUMN_OF[p.field], reason: p.reason, kind: 'invalid' }, i === 0));
@@ -128,6 +134,7 @@ function checkHeader(record: string[]): Column[] {
 export function formatImportSummary(s: ImportSummary, file: string): string[] {
   const out = s.problems.map((p) => `${file}:${p.line}: ${p.field}: ${p.reason}${p.kind === 'duplicate' ? ' (skipped)' : ''}`);
   if (s.problemsOmitted) out.push(`… and ${s.problemsOmitted} more problems`);
-  out.push(`${s.rows} rows: ${s.added} added, ${s.duplicates} duplicates, ${s.invalid} invalid`);
+  const n = (k: number, one: string, many = `${one}s`) => `${k} ${k === 1 ? one : many}`;
+  out.push(`${n(s.rows, 'row')}: ${s.added} added, ${n(s.duplicates, 'duplicate')}, ${s.invalid} invalid`);
   return out;
 }
