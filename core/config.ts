@@ -112,6 +112,10 @@ export const KEYS = {
   billingDueDays: key('BILLING_DUE_DAYS', '21', 'A bill is due this many days after it is issued.', int(0, 365)),
   billingGraceSeconds: key('BILLING_GRACE_SECONDS', '3600', 'A period is billed only once it ended at least this long before the run\'s asOf, so late call records arrive first.', int(0, 7 * 86400)),
   billingSchedule: key('BILLING_SCHEDULE', '0 * * * *', 'node-cron expression for the billing run (hourly covers every zone\'s local midnight); `off` disables the schedule.', cronOrOff),
+
+  // --- ingest: dedup window and graceful shutdown ---
+  ingestDedupWindowDays: key('INGEST_DEDUP_WINDOW_DAYS', '62', 'Calls that started within this many days are deduplicated through an in-memory filter (≈2.5 bytes per call); older resends are looked up in ClickHouse, which is exact but slower.', int(0, 3660)),
+  ingestShutdownGraceMs: key('INGEST_SHUTDOWN_GRACE_MS', '10000', 'On SIGTERM, how long open streams may keep sending before they are answered UNAVAILABLE (what they sent is made durable first; the switch resends and duplicates are dropped).', int(0, 600_000)),
 } as const;
 
 type Keys = typeof KEYS;
