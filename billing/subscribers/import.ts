@@ -10,7 +10,7 @@ import type { Readable } from 'node:stream';
 import { parse } from 'csv-parse';
 import { invalid } from '../../core/errors.ts';
 import type { NewSubscriber, SubscriberRepository } from '../adapters/postgres/index.ts';
-import { DEFAULT_RULES, validateSubscriber, type SubscriberField, type SubscriberRules } from './validate.ts';
+import { defaultSubscriberRules, validateSubscriber, type SubscriberField, type SubscriberRules } from './validate.ts';
 
 export const CSV_COLUMNS = { phone_number: 'phoneNumber', subscription_date: 'subscriptionDate', time_zone: 'timeZone', plan: 'plan' } as const;
 type Column = keyof typeof CSV_COLUMNS;
@@ -47,7 +47,7 @@ export interface ImportOptions {
 }
 
 export async function importSubscribersCsv(source: Readable, opts: ImportOptions): Promise<ImportSummary> {
-  const rules = opts.rules ?? DEFAULT_RULES;
+  const rules = opts.rules ?? defaultSubscriberRules();
   const batchSize = opts.batchSize ?? 1000;
   const maxProblems = opts.maxProblems ?? 1000;
   const summary: ImportSummary = { rows: 0, added: 0, duplicates: 0, invalid: 0, problems: [], problemsOmitted: 0 };

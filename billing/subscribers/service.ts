@@ -2,7 +2,7 @@
 import { DomainError, notFound } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
 import type { Subscriber, SubscriberRepository } from '../adapters/postgres/index.ts';
-import { DEFAULT_RULES, validateSubscriber, type SubscriberInput, type SubscriberRules } from './validate.ts';
+import { defaultSubscriberRules, validateSubscriber, type SubscriberInput, type SubscriberRules } from './validate.ts';
 
 export interface SubscriberService {
   /** Throws invalid (first problem's field; the message lists them all) or conflict SUBSCRIBER_EXISTS. */
@@ -23,7 +23,7 @@ export interface SubscriberServiceOptions {
 }
 
 export function createSubscriberService(opts: SubscriberServiceOptions): SubscriberService {
-  const rules = opts.rules ?? DEFAULT_RULES;
+  const rules = opts.rules ?? defaultSubscriberRules();
   return {
     async create(input) {
       const v = validateSubscriber(input, rules);

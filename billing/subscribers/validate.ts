@@ -6,6 +6,7 @@ import { parseNumber } from '../../core/numbers/index.ts';
 // TODO(domain index): import from '../domain/index.ts' once billing/domain names its public surface.
 import { checkTimeZone } from '../domain/timezones.ts';
 import { parseLocalDate } from '../domain/cycles.ts';
+import { loadTariff, type Tariff } from '../domain/tariff.ts';
 import { isDomainError } from '../../core/errors.ts';
 import type { NewSubscriber } from '../adapters/postgres/index.ts';
 
@@ -23,10 +24,18 @@ export interface SubscriberInput {
 export interface SubscriberRules {
   /** Plans the tariff defines. */
   plans: ReadonlySet<string>;
+  /** The plan of a subscriber created without one. */
+  defaultPlan: string;
 }
 
-/** Until the tariff module lands, the pinned default plan is the only one. */
-export const DEFAULT_RULES: SubscriberRules = { plans: new Set(['standard']) };
+export const rulesFromTariff = (t: Tariff): SubscriberRules => ({ plans: new Set(Object.keys(t.plans)), defaultPlan: t.defaultPlan });
+
+let defaults: SubscriberRules | undefined;
+/** The rules of the tariff file in the repo, loaded (and validated) once. */
+export function defaultSubscriberRules(): SubscriberRules {
+  defaults ??= rulesFromTariff(loadTariff());
+  return defaults;
+}
 
 function checkPhone(v: unknown): string | FieldProblem {
   if (typeof v !== 'string' || v === '') return { field: 'phoneNumber', reason: 'is required (E.164, e.g. +12025550143)' };
@@ -52,7 +61,7 @@ function checkDate(v: unknown): string | FieldProblem {
   return v;
 }
 
-export function validateSubscriber(input: SubscriberInput, rules: SubscriberRules = DEFAULT_RULES):
+export function validateSubscriber(input: SubscriberInput, rules: SubscriberRules = defaultSubscriberRules()):
   { ok: true; value: NewSubscriber } | { ok: false; problems: FieldProblem[] } {
   const problems: FieldProblem[] = [];
   const phone = checkPhone(input.phoneNumber);
@@ -61,7 +70,7 @@ export function validateSubscriber(input: SubscriberInput, rules: SubscriberRule
   if (typeof date !== 'string') problems.push(date);
   const tz = checkTimeZone(input.timeZone);
   if (!tz.ok) problems.push({ field: 'timeZone', reason: input.timeZone === undefined || input.timeZone === '' ? 'is required (an IANA zone such as America/New_York)' : tz.reason });
-  const plan = input.plan === undefined || input.plan === '' ? 'standard' : input.plan;
+  const plan = input.plan === undefined || input.plan === '' ? rules.defaultPlan : input.plan;
   if (typeof plan !== 'string' || !rules.plans.has(plan)) {
     problems.push({ field: 'plan', reason: `unknown plan ${JSON.stringify(plan)}; plans: ${[...rules.plans].sort().join(', ')}` });
   }

@@ -28,7 +28,7 @@ export interface BillingAppOptions {
   listBillCalls?: ListBillCalls;
   /** Awaited before POST /v1/subscribers answers (admission publishes the new number). */
   onSubscriberCreated?: (s: Subscriber) => Promise<void>;
-  /** Plans accepted for new subscribers (default: the tariff's 'standard'). */
+  /** Plans accepted for new subscribers (default: the tariff file's plans). */
   subscriberRules?: SubscriberRules;
 }
 

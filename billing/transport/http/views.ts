@@ -1,6 +1,8 @@
 /** The API's JSON shapes (camelCase, instants as RFC 3339 UTC, money in integer cents). */
 import type { Bill, BillLine, Subscriber } from '../../adapters/postgres/index.ts';
 import type { BillWithLines } from '../../bills/index.ts';
+// TODO(domain index): import from '../../domain/index.ts' once it exists.
+import { displayMinutes } from '../../domain/tariff.ts';
 
 const iso = (d: Date) => d.toISOString();
 
@@ -38,8 +40,9 @@ export function billSummaryView(b: Bill) {
   };
 }
 
-/** Minutes are for reading; billableSeconds is exact and what the amount was rated from. */
-export const minutesOf = (billableSeconds: number) => Math.round((billableSeconds / 60) * 100) / 100;
+// Whole minutes rounded up, as the tariff defines them for display; billableSeconds is exact
+// and is what the amount was rated from (they differ only on plans with sub-minute increments).
+export const minutesOf = displayMinutes;
 
 export function lineView(l: BillLine) {
   return {
