@@ -126,7 +126,7 @@ describe('production key sources', () => {
   const clock = fixedClock(NOW);
   const now = Math.floor(Date.parse(NOW) / 1000);
   const claims = { role: 'operator' };
-  const signWith = (key: CryptoKey | Uint8Array, alg: string, kid?: string) =>
+  const signWith = (key: Parameters<SignJWT['sign']>[0], alg: string, kid?: string) =>
     new SignJWT(claims).setProtectedHeader(kid ? { alg, kid } : { alg }).setIssuer(ISSUER).setAudience(AUDIENCE).setIssuedAt(now).setExpirationTime(now + 600).sign(key);
 
   it('a PEM public key accepts its own algorithm and refuses HS256 signed with the PEM text (key confusion)', async () => {
