@@ -46,6 +46,8 @@ export function buildBillingApp(opts: BillingAppOptions): FastifyInstance {
   const subscribers = createSubscriberRepository(opts.pool);
   const bills = createBillRepository(opts.pool);
 
+  // JSON only: anything else is a 415 rather than a string the schema then refuses.
+  app.removeContentTypeParser('text/plain');
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((req, reply) => sendError(reply, 404, errorBody('ROUTE_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`)));
   registerAuth(app, opts.auth);
