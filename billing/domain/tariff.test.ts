@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import {
-  CHARGE_UNITS_PER_CENT, DEFAULT_TARIFF_PATH, TariffError, billableSeconds, callChargeUnits, displayMinutes,
+  CHARGE_UNITS_PER_CENT, DEFAULT_TARIFF_PATH, LINE_KINDS, TariffError, lateUsageDescription, billableSeconds, callChargeUnits, displayMinutes,
   lineAmountCents, loadTariff, parseTariff, planOf, tariffVersionAt,
 } from './tariff.ts';
 
@@ -186,5 +186,12 @@ describe('validation reports every problem with its path', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('line kinds', () => {
+  it('are the monthly fee, the six classes in bill order, then late usage', () => {
+    expect(LINE_KINDS).toEqual(['monthly_service', 'domestic', 'cross_border', 'nanp_international', 'premium', 'toll_free', 'service_code', 'late_usage']);
+    expect(lateUsageDescription({ startLocal: '2024-01-31', endLocal: '2024-02-29' })).toBe('Late usage for period 2024-01-31 to 2024-02-29');
   });
 });

@@ -32,6 +32,19 @@ import { DomainError, invalid } from '../../core/errors.ts';
 export const CALL_CLASSES = ['domestic', 'cross_border', 'nanp_international', 'premium', 'toll_free', 'service_code'] as const;
 export type CallClass = (typeof CALL_CLASSES)[number];
 
+/**
+ * Bill line kinds, in the order lines appear on a bill: the monthly fee, one
+ * line per call class with calls in the period (free classes included), then
+ * one late_usage line per earlier period with calls that arrived after that
+ * period's bill (all classes together, rounded once).
+ */
+export const LINE_KINDS = ['monthly_service', ...CALL_CLASSES, 'late_usage'] as const;
+export type LineKind = (typeof LINE_KINDS)[number];
+
+/** The description of a late_usage line: the local bill dates of the period the calls belong to. */
+export const lateUsageDescription = (period: { readonly startLocal: string; readonly endLocal: string }) =>
+  `Late usage for period ${period.startLocal} to ${period.endLocal}`;
+
 export const MILLI_CENTS_PER_CENT = 1000;
 export const SECONDS_PER_MINUTE = 60;
 /** Charge units (billable second × milli-cent per minute) in one cent. */
