@@ -3,10 +3,7 @@
  * Every problem is reported, each with the (camelCase) field at fault.
  */
 import { parseNumber } from '../../core/numbers/index.ts';
-// TODO(domain index): import from '../domain/index.ts' once billing/domain names its public surface.
-import { checkTimeZone } from '../domain/timezones.ts';
-import { parseLocalDate } from '../domain/cycles.ts';
-import { loadTariff, type Tariff } from '../domain/tariff.ts';
+import { checkTimeZone, loadTariff, parseLocalDate, type Tariff } from '../domain/index.ts';
 import { isDomainError } from '../../core/errors.ts';
 import type { NewSubscriber } from '../adapters/postgres/index.ts';
 

@@ -144,7 +144,7 @@ describe('bills', () => {
         { kind: 'monthly_service', description: 'Monthly service', calls: 0, billableSeconds: 0, amountCents: 2000 },
         { kind: 'domestic', description: 'Domestic', calls: 3, billableSeconds: 300, amountCents: 25 },
         { kind: 'toll_free', description: 'Toll-free', calls: 1, billableSeconds: 120, amountCents: 0 },
-        { kind: 'domestic', description: 'Late usage: Domestic', calls: 1, billableSeconds: 60, amountCents: 5, usagePeriodStart: last.periodStart, usagePeriodEnd: last.periodEnd },
+        { kind: 'late_usage', description: 'Late usage for period 2024-03-15 to 2024-04-15', calls: 1, billableSeconds: 60, amountCents: 5, usagePeriodStart: last.periodStart, usagePeriodEnd: last.periodEnd },
       ],
     });
     return { ...s, alice, ids: [...ids, newest], asAlice: bearer(await token('subscriber', alice)) };
@@ -165,7 +165,7 @@ describe('bills', () => {
         { kind: 'monthly_service', description: 'Monthly service', calls: 0, minutes: 0, billableSeconds: 0, amountCents: 2000, usagePeriodStart: null, usagePeriodEnd: null },
         { kind: 'domestic', description: 'Domestic', calls: 3, minutes: 5, billableSeconds: 300, amountCents: 25, usagePeriodStart: null, usagePeriodEnd: null },
         { kind: 'toll_free', description: 'Toll-free', calls: 1, minutes: 2, billableSeconds: 120, amountCents: 0, usagePeriodStart: null, usagePeriodEnd: null },
-        { kind: 'domestic', description: 'Late usage: Domestic', calls: 1, minutes: 1, billableSeconds: 60, amountCents: 5, usagePeriodStart: '2024-03-15T04:00:00.000Z', usagePeriodEnd: '2024-04-15T04:00:00.000Z' },
+        { kind: 'late_usage', description: 'Late usage for period 2024-03-15 to 2024-04-15', calls: 1, minutes: 1, billableSeconds: 60, amountCents: 5, usagePeriodStart: '2024-03-15T04:00:00.000Z', usagePeriodEnd: '2024-04-15T04:00:00.000Z' },
       ],
     });
   });

@@ -1,8 +1,7 @@
 /** The API's JSON shapes (camelCase, instants as RFC 3339 UTC, money in integer cents). */
 import type { Bill, BillLine, Subscriber } from '../../adapters/postgres/index.ts';
 import type { BillWithLines } from '../../bills/index.ts';
-// TODO(domain index): import from '../../domain/index.ts' once it exists.
-import { displayMinutes } from '../../domain/tariff.ts';
+import { displayMinutes } from '../../domain/index.ts';
 
 const iso = (d: Date) => d.toISOString();
 
