@@ -1,0 +1,223 @@
+/**
+ * Usage and rating, as SQL in ClickHouse. The run stages its work list
+ * (one row per due subscriber period) in `billing_items`, then one query per
+ * chunk joins it with `calls` and returns per-period, per-class sums with
+ * rating done in the engine: each call's duration rounded up to its class
+ * increment, multiplied by the rate of the tariff version in force at the
+ * call's start, summed per line, rounded once, half up, to the cent. No
+ * individual call travels to Node.
+ *
+ * Calls are read with FINAL over narrow ranges: a call stored twice (two
+ * racing ingest replicas) counts once, its first stored copy winning, before
+ * any merge.
+ */
+import { Readable } from 'node:stream';
+import type { ClickHouse } from '../../../core/clickhouse/client.ts';
+
+/** The tariff flattened into arrays the SQL indexes (1-based, as ClickHouse arrays are). */
+export interface TariffArrays {
+  classes: string[];
+  /** Per plan: version start instants (ms), ascending. */
+  versionFrom: number[][];
+  /** Per plan, per version, per class: rate in milli-cents per minute. */
+  rates: number[][][];
+  /** Per plan, per version, per class: increment in seconds. */
+  increments: number[][][];
+}
+
+export interface UsageItem {
+  itemNo: number;
+  sourceNumber: string;
+  /** 1-based index into TariffArrays' plans. */
+  planNo: number;
+  periodStartMs: number;
+  periodEndMs: number;
+  /** Previous bill's watermark; 0 when the bill has no late usage to look for. */
+  lateAfterMs: number;
+  /** Start of the subscriber's first period: nothing before it is theirs. */
+  firstStartMs: number;
+}
+
+export interface UsageRow { itemNo: number; callClass: string; calls: number; billableSeconds: number; amountCents: number }
+/** Late calls, summed per 30-minute bucket of their start (every local midnight in North America falls on one). */
+export interface LateRow { itemNo: number; callClass: string; bucketStartMs: number; calls: number; billableSeconds: number; milliCentMinutes: bigint }
+
+const dt = (ms: number) => new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
+
+export async function stageItems(ch: ClickHouse, runId: string, items: UsageItem[]): Promise<void> {
+  const CHUNK = 50_000;
+  for (let i = 0; i < items.length; i += CHUNK) {
+    let text = '';
+    for (const it of items.slice(i, i + CHUNK)) {
+      text += `${runId}\t${it.itemNo}\t${it.sourceNumber}\t${it.planNo}\t${dt(it.periodStartMs)}\t${dt(it.periodEndMs)}\t${dt(it.lateAfterMs)}\t${dt(it.firstStartMs)}\n`;
+    }
+    await ch.client.insert({ table: ch.table('billing_items'), values: Readable.from([text], { objectMode: false }), format: 'TabSeparated' });
+  }
+}
+
+export async function dropItems(ch: ClickHouse, runId: string): Promise<void> {
+  await ch.client.command({ query: `ALTER TABLE ${ch.table('billing_items')} DROP PARTITION {run:String}`, query_params: { run: runId } });
+}
+
+/** The per-call rating expressions, shared by the usage, late and itemized queries (c = calls, i = items). */
+export const RATED_COLUMNS = `
+  indexOf({classes:Array(String)}, c.call_class) AS class_no,
+  arrayCount(x -> x <= c.started_at, {vfrom:Array(Array(DateTime64(3, 'UTC')))}[i.plan_no]) AS version_no,
+  {incs:Array(Array(Array(UInt32)))}[i.plan_no][version_no][class_no] AS inc,
+  {rates:Array(Array(Array(UInt64)))}[i.plan_no][version_no][class_no] AS rate,
+  if(inc = 0, 0, intDiv(c.duration_ms + inc * 1000 - 1, inc * 1000) * inc) AS bsec,
+  class_no = 0 OR version_no = 0 AS unrated`;
+
+export const tariffParams = (t: TariffArrays) => ({
+  classes: t.classes,
+  vfrom: t.versionFrom.map((v) => v.map(dt)),
+  incs: t.increments,
+  rates: t.rates,
+});
+
+const SETTINGS = `do_not_merge_across_partitions_select_final = 1`;
+
+function parseTsv(text: string): string[][] {
+  const out: string[][] = [];
+  for (const line of text.split('\n')) if (line) out.push(line.split('\t'));
+  return out;
+}
+
+function assertRated(unrated: string | undefined, callClass: string | undefined): void {
+  if (Number(unrated) > 0) {
+    throw new Error(`${unrated} call(s) of class '${callClass}' cannot be rated by the tariff (unknown class, or a start before the plan's first version)`);
+  }
+}
+
+/**
+ * Regular usage: calls that started inside each item's period and were
+ * ingested at or before the watermark. Fails loudly on a call the tariff
+ * cannot rate rather than billing it at zero.
+ */
+export async function regularUsage(ch: ClickHouse, runId: string, t: TariffArrays, watermarkMs: number, loMs: number, hiMs: number): Promise<UsageRow[]> {
+  const items = ch.table('billing_items');
+  const rs = await ch.client.query({
+    query: `
+      SELECT item_no, call_class, count() AS calls, sum(bsec) AS billable_seconds,
+             intDiv(sum(bsec * rate) + 30000, 60000) AS amount_cents, countIf(unrated) AS unrated_calls
+      FROM (
+        SELECT i.item_no AS item_no, c.call_class AS call_class, ${RATED_COLUMNS}
+        FROM (
+          SELECT source_number, call_class, started_at, duration_ms FROM ${ch.table('calls')} FINAL
+          WHERE started_at >= {lo:DateTime64(3, 'UTC')} AND started_at < {hi:DateTime64(3, 'UTC')}
+            AND ingested_at <= {w:DateTime64(3, 'UTC')}
+            AND source_number IN (SELECT source_number FROM ${items} WHERE run_id = {run:String})
+        ) AS c
+        INNER JOIN (SELECT item_no, source_number, plan_no, period_start, period_end FROM ${items} WHERE run_id = {run:String}) AS i
+          ON c.source_number = i.source_number
+        WHERE c.started_at >= i.period_start AND c.started_at < i.period_end
+      )
+      GROUP BY item_no, call_class
+      SETTINGS ${SETTINGS}`,
+    query_params: { run: runId, w: dt(watermarkMs), lo: dt(loMs), hi: dt(hiMs), ...tariffParams(t) },
+    format: 'TabSeparated',
+  });
+  return parseTsv(await rs.text()).map(([itemNo, callClass, calls, bsec, cents, unrated]) => {
+    assertRated(unrated, callClass);
+    return { itemNo: Number(itemNo), callClass: callClass!, calls: Number(calls), billableSeconds: Number(bsec), amountCents: Number(cents) };
+  });
+}
+
+/**
+ * Late usage: calls of a subscriber's earlier periods ingested after the
+ * previous bill's watermark and at or before this one. Summed per 30-minute
+ * bucket of the call's start so the caller can attribute each sum to the
+ * period it belongs to (every North American local midnight is on a
+ * half-hour UTC boundary). Old granules are skipped by the ingested_at index.
+ */
+export async function lateUsage(ch: ClickHouse, runId: string, t: TariffArrays, watermarkMs: number, loMs: number, hiMs: number, minLateAfterMs: number): Promise<LateRow[]> {
+  const items = ch.table('billing_items');
+  const rs = await ch.client.query({
+    query: `
+      SELECT item_no, call_class, toUnixTimestamp64Milli(bucket) AS bucket_ms, count() AS calls, sum(bsec) AS billable_seconds,
+             sum(bsec * rate) AS milli_cent_minutes, countIf(unrated) AS unrated_calls
+      FROM (
+        SELECT i.item_no AS item_no, c.call_class AS call_class, toStartOfInterval(c.started_at, INTERVAL 30 MINUTE) AS bucket, ${RATED_COLUMNS}
+        FROM (
+          SELECT source_number, call_class, started_at, duration_ms, ingested_at FROM ${ch.table('calls')} FINAL
+          WHERE started_at >= {lo:DateTime64(3, 'UTC')} AND started_at < {hi:DateTime64(3, 'UTC')}
+            AND ingested_at > {minAfter:DateTime64(3, 'UTC')} AND ingested_at <= {w:DateTime64(3, 'UTC')}
+            AND source_number IN (SELECT source_number FROM ${items} WHERE run_id = {run:String} AND late_after > toDateTime64(0, 3, 'UTC'))
+        ) AS c
+        INNER JOIN (SELECT item_no, source_number, plan_no, period_start, late_after, first_start FROM ${items}
+                    WHERE run_id = {run:String} AND late_after > toDateTime64(0, 3, 'UTC')) AS i
+          ON c.source_number = i.source_number
+        WHERE c.started_at >= i.first_start AND c.started_at < i.period_start AND c.ingested_at > i.late_after
+      )
+      GROUP BY item_no, call_class, bucket
+      SETTINGS ${SETTINGS}`,
+    query_params: { run: runId, w: dt(watermarkMs), lo: dt(loMs), hi: dt(hiMs), minAfter: dt(minLateAfterMs), ...tariffParams(t) },
+    format: 'TabSeparated',
+  });
+  return parseTsv(await rs.text()).map(([itemNo, callClass, bucket, calls, bsec, units, unrated]) => {
+    assertRated(unrated, callClass);
+    return { itemNo: Number(itemNo), callClass: callClass!, bucketStartMs: Number(bucket), calls: Number(calls), billableSeconds: Number(bsec), milliCentMinutes: BigInt(units!) };
+  });
+}
+
+export interface ItemizedCall {
+  callId: string;
+  targetNumber: string;
+  startedAt: string;
+  endedAt: string;
+  durationMs: number;
+  callClass: string;
+  billableSeconds: number;
+  /** Exact charge in charge units (1/60,000 cent); the line, not the call, is rounded to the cent. */
+  chargeUnits: number;
+  /** True for a call of an earlier period that arrived late and is billed here. */
+  late: boolean;
+}
+
+export interface ItemizeQuery {
+  sourceNumber: string;
+  planNo: number;
+  periodStartMs: number;
+  periodEndMs: number;
+  firstStartMs: number;
+  watermarkMs: number;
+  /** The previous bill's watermark; 0 for a first bill. */
+  lateAfterMs: number;
+  limit: number;
+  /** Resume after this (startedAt ms, callId). */
+  after?: { startedAtMs: number; callId: string };
+}
+
+/**
+ * A bill's calls, reproducibly: its period's calls ingested up to the bill's
+ * watermark, and the earlier periods' calls that arrived between the previous
+ * bill's watermark and this one (its late usage). Ordered by start, then id.
+ */
+export async function itemizeCalls(ch: ClickHouse, t: TariffArrays, q: ItemizeQuery): Promise<ItemizedCall[]> {
+  const rs = await ch.client.query({
+    query: `
+      SELECT c.call_id, c.target_number, toUnixTimestamp64Milli(c.started_at) AS s, toUnixTimestamp64Milli(c.ended_at) AS e, c.duration_ms, c.call_class,
+             ${RATED_COLUMNS}, bsec * rate AS units, c.started_at < {ps:DateTime64(3, 'UTC')} AS is_late
+      FROM (
+        SELECT call_id, target_number, started_at, ended_at, duration_ms, call_class, ingested_at FROM ${ch.table('calls')} FINAL
+        WHERE source_number = {src:String} AND started_at >= {first:DateTime64(3, 'UTC')} AND started_at < {pe:DateTime64(3, 'UTC')}
+          AND ingested_at <= {w:DateTime64(3, 'UTC')}
+      ) AS c
+      CROSS JOIN (SELECT toUInt16({plan:UInt16}) AS plan_no) AS i
+      WHERE (c.started_at >= {ps:DateTime64(3, 'UTC')} OR c.ingested_at > {lateAfter:DateTime64(3, 'UTC')})
+        AND (c.started_at, c.call_id) > ({afterStart:DateTime64(3, 'UTC')}, {afterId:String})
+      ORDER BY c.started_at, c.call_id
+      LIMIT {limit:UInt32}
+      SETTINGS ${SETTINGS}`,
+    query_params: {
+      src: q.sourceNumber, plan: q.planNo, first: dt(q.firstStartMs), ps: dt(q.periodStartMs), pe: dt(q.periodEndMs),
+      w: dt(q.watermarkMs), lateAfter: dt(q.lateAfterMs > 0 ? q.lateAfterMs : q.watermarkMs),
+      afterStart: dt(q.after?.startedAtMs ?? 0), afterId: q.after?.callId ?? '', limit: q.limit, ...tariffParams(t),
+    },
+    format: 'TabSeparated',
+  });
+  return parseTsv(await rs.text()).map((r) => ({
+    callId: r[0]!, targetNumber: r[1]!, startedAt: new Date(Number(r[2])).toISOString(), endedAt: new Date(Number(r[3])).toISOString(),
+    durationMs: Number(r[4]), callClass: r[5]!, billableSeconds: Number(r[10]), chargeUnits: Number(r[12]), late: r[13] === '1',
+  }));
+}

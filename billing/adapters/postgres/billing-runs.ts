@@ -1,0 +1,214 @@
+/**
+ * PostgreSQL side of the billing run: the one-runner lock, the run ledger,
+ * the due subscribers, and writing bills with COPY.
+ *
+ * Bills go in through COPY into a per-transaction staging table and then
+ * `INSERT … SELECT … ON CONFLICT DO NOTHING`: COPY is the fastest way in, and
+ * the unique keys on (subscriber, period) make any rerun, concurrent run or
+ * resumed run a no-op for periods already billed. Each chunk of bills and the
+ * cursors that follow from it commit together.
+ */
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { from as copyFrom } from 'pg-copy-streams';
+import type { Pool, PoolClient } from '../../../core/postgres/index.ts';
+import { conflict } from '../../../core/errors.ts';
+import { mapPgError } from './errors.ts';
+
+/** Every phonebill process agrees on it: one billing runner at a time per database. */
+export const BILLING_LOCK_KEY = 0x6269_6c6c; // 'bill'
+
+export interface DueSubscriber {
+  id: string;
+  phoneNumber: string;
+  subscriptionDate: string;
+  timeZone: string;
+  plan: string;
+  /** From the cursor; undefined for a subscriber never seen by a run. */
+  nextPeriodIndex?: number;
+  lastWatermarkMs?: number;
+}
+
+export interface NewBill {
+  id: string;
+  subscriberId: string;
+  periodIndex: number;
+  periodStartMs: number;
+  periodEndMs: number;
+  periodStartLocal: string;
+  periodEndLocal: string;
+  issuedAtMs: number;
+  dueAtMs: number;
+  currency: string;
+  totalCents: number;
+  watermarkMs: number;
+  lines: BillLineDoc[];
+}
+
+/** A bill line as stored (bills.lines, jsonb) and served. */
+export interface BillLineDoc {
+  kind: string;
+  description: string;
+  calls: number;
+  billableSeconds: number;
+  amountCents: number;
+  usagePeriodStart?: string;
+  usagePeriodEnd?: string;
+}
+
+export interface CursorUpdate { subscriberId: string; nextPeriodIndex: number; nextPeriodEndMs: number; lastWatermarkMs: number | null }
+
+export interface BillingRunStore {
+  /** Holds the lock for fn's duration; throws conflict when another run keeps it past waitMs. */
+  withRunLock<T>(waitMs: number, fn: () => Promise<T>): Promise<T>;
+  startRun(asOfMs: number): Promise<string>;
+  finishRun(runId: string, r: { status: 'succeeded' | 'failed'; billsCreated: number; timings: Record<string, number>; error?: string }): Promise<void>;
+  /** Subscribers whose next period ended by cutoff, plus those not yet seen by any run. */
+  dueSubscribers(cutoffMs: number): Promise<DueSubscriber[]>;
+  /** Inserts bills (skipping any period already billed) and moves cursors; returns how many bills were new. */
+  writeBills(bills: NewBill[], cursors: CursorUpdate[], runId: string): Promise<number>;
+  /** Moves cursors only (subscribers seen but not due yet). */
+  writeCursors(cursors: CursorUpdate[]): Promise<void>;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** COPY text format: backslash, tab, newline and carriage return escaped. */
+const copyText = (v: string) => v.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
+const NULL = '\\N';
+
+async function copyRows(client: PoolClient, sql: string, rows: Iterable<string>): Promise<void> {
+  const stream = client.query(copyFrom(sql));
+  await pipeline(Readable.from(rows, { objectMode: false }), stream);
+}
+
+function* billRows(bills: NewBill[], runId: string): Generator<string> {
+  let buf = '';
+  for (const b of bills) {
+    buf += [
+      b.id, b.subscriberId, b.periodIndex, iso(b.periodStartMs), iso(b.periodEndMs), b.periodStartLocal, b.periodEndLocal,
+      iso(b.issuedAtMs), iso(b.dueAtMs), b.currency, b.totalCents, iso(b.watermarkMs), runId, copyText(JSON.stringify(b.lines)),
+    ].join('\t') + '\n';
+    if (buf.length > 1 << 16) { yield buf; buf = ''; }
+  }
+  if (buf) yield buf;
+}
+
+function* cursorRows(cursors: CursorUpdate[]): Generator<string> {
+  let buf = '';
+  for (const c of cursors) {
+    buf += `${c.subscriberId}\t${c.nextPeriodIndex}\t${iso(c.nextPeriodEndMs)}\t${c.lastWatermarkMs === null ? NULL : iso(c.lastWatermarkMs)}\n`;
+    if (buf.length > 1 << 16) { yield buf; buf = ''; }
+  }
+  if (buf) yield buf;
+}
+
+async function upsertCursors(client: PoolClient, cursors: CursorUpdate[]): Promise<void> {
+  if (!cursors.length) return;
+  await client.query(`CREATE TEMP TABLE stage_cursors (LIKE billing_cursors) ON COMMIT DROP`);
+  await copyRows(client, `COPY stage_cursors (subscriber_id, next_period_index, next_period_end, last_watermark) FROM STDIN`, cursorRows(cursors));
+  // A cursor only moves forward: a stale writer can never rewind it.
+  await client.query(`INSERT INTO billing_cursors SELECT * FROM stage_cursors
+    ON CONFLICT (subscriber_id) DO UPDATE SET next_period_index = EXCLUDED.next_period_index,
+      next_period_end = EXCLUDED.next_period_end, last_watermark = COALESCE(EXCLUDED.last_watermark, billing_cursors.last_watermark)
+    WHERE billing_cursors.next_period_index <= EXCLUDED.next_period_index`);
+}
+
+export function createBillingRunStore(pool: Pool): BillingRunStore {
+  const tx = async <T>(fn: (c: PoolClient) => Promise<T>): Promise<T> => {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      const out = await fn(client);
+      await client.query('COMMIT');
+      return out;
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw e;
+    } finally {
+      client.release();
+    }
+  };
+
+  return {
+    async withRunLock(waitMs, fn) {
+      const client = await pool.connect();
+      let broken: Error | undefined;
+      try {
+        await client.query(`SET lock_timeout = ${Math.max(1, Math.floor(waitMs))}`);
+        try {
+          await client.query('SELECT pg_advisory_lock($1)', [BILLING_LOCK_KEY]);
+        } catch (e) {
+          if ((e as { code?: string }).code === '55P03') throw conflict('another billing run is in progress; try again when it has finished', 'BILLING_RUN_IN_PROGRESS');
+          throw mapPgError(e);
+        } finally {
+          await client.query('RESET lock_timeout').catch(() => {});
+        }
+        try {
+          return await fn();
+        } finally {
+          // A session lock: release it on this connection, or drop the connection.
+          await client.query('SELECT pg_advisory_unlock($1)', [BILLING_LOCK_KEY]).catch((e: Error) => { broken = e; });
+        }
+      } finally {
+        client.release(broken);
+      }
+    },
+
+    async startRun(asOfMs) {
+      const { rows } = await pool.query<{ id: string }>(`INSERT INTO billing_runs (as_of) VALUES ($1) RETURNING id`, [new Date(asOfMs)]).catch(mapPgError);
+      return rows[0]!.id;
+    },
+
+    async finishRun(runId, r) {
+      await pool.query(
+        `UPDATE billing_runs SET finished_at = now(), status = $2, bills_created = $3, timings = $4, error = $5 WHERE id = $1`,
+        [runId, r.status, r.billsCreated, JSON.stringify(r.timings), r.error ?? null],
+      ).catch(mapPgError);
+    },
+
+    async dueSubscribers(cutoffMs) {
+      const { rows } = await pool.query<{
+        id: string; phone_number: string; subscription_date: string; time_zone: string; plan: string;
+        next_period_index: number | null; last_watermark: Date | null;
+      }>(
+        `SELECT s.id, s.phone_number, s.subscription_date, s.time_zone, s.plan, c.next_period_index, c.last_watermark
+           FROM billing_cursors c JOIN subscribers s ON s.id = c.subscriber_id
+          WHERE c.next_period_end <= $1 AND s.status <> 'closed'
+         UNION ALL
+         SELECT s.id, s.phone_number, s.subscription_date, s.time_zone, s.plan, NULL, NULL
+           FROM subscribers s
+          WHERE s.status <> 'closed' AND NOT EXISTS (SELECT 1 FROM billing_cursors c WHERE c.subscriber_id = s.id)`,
+        [new Date(cutoffMs)],
+      ).catch(mapPgError);
+      return rows.map((r) => ({
+        id: r.id, phoneNumber: r.phone_number, subscriptionDate: r.subscription_date, timeZone: r.time_zone, plan: r.plan,
+        ...(r.next_period_index === null ? {} : { nextPeriodIndex: r.next_period_index }),
+        ...(r.last_watermark === null ? {} : { lastWatermarkMs: r.last_watermark.getTime() }),
+      }));
+    },
+
+    async writeBills(bills, cursors, runId) {
+      return tx(async (client) => {
+        let created = 0;
+        if (bills.length) {
+          await client.query(`CREATE TEMP TABLE stage_bills (
+            id uuid, subscriber_id uuid, period_index integer, period_start timestamptz, period_end timestamptz,
+            period_start_local date, period_end_local date, issued_at timestamptz, due_at timestamptz, currency text,
+            total_cents bigint, watermark timestamptz, run_id uuid, lines jsonb) ON COMMIT DROP`);
+          await copyRows(client, `COPY stage_bills FROM STDIN`, billRows(bills, runId));
+          const r = await client.query(`INSERT INTO bills (id, subscriber_id, period_index, period_start, period_end,
+              period_start_local, period_end_local, issued_at, due_at, currency, total_cents, watermark, run_id, lines)
+            SELECT * FROM stage_bills ON CONFLICT DO NOTHING`);
+          created = r.rowCount ?? 0;
+        }
+        await upsertCursors(client, cursors);
+        return created;
+      }).catch(mapPgError);
+    },
+
+    async writeCursors(cursors) {
+      if (cursors.length) await tx((client) => upsertCursors(client, cursors)).catch(mapPgError);
+    },
+  };
+}

@@ -1,0 +1,226 @@
+/**
+ * runBilling({ asOf }): bills every period that ended at or before
+ * asOf − grace and has no bill yet, catch-up included. Called the same way
+ * by node-cron, the CLI, the HTTP API and the tests.
+ *
+ * One runner at a time across replicas (a PostgreSQL advisory lock). Work is
+ * done in chunks: stage the chunk's due periods in ClickHouse, rate their
+ * usage there in one query, then write the chunk's bills and cursors in one
+ * PostgreSQL transaction. A run killed at any point leaves whole chunks; the
+ * next run finds the rest through the cursors, and the unique keys on bills
+ * make a repeated chunk create nothing.
+ *
+ * Watermark: a bill covers the calls ingested at or before W =
+ * min(asOf, now) − lag. Calls of a billed period ingested after its bill's W
+ * go on the subscriber's next bill as late usage, once.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../../core/clock.ts';
+import { toMillis } from '../../core/clock.ts';
+import type { Logger } from '../../core/log.ts';
+import type { ClickHouse } from '../../core/clickhouse/client.ts';
+import { isDomainError } from '../../core/errors.ts';
+import { CALL_CLASSES, lateUsageDescription, lineAmountCents, periodAt, periodContaining, planOf, tariffVersionAt, type Period, type Tariff } from '../domain/index.ts';
+import { dropItems, lateUsage, regularUsage, stageItems, type LateRow, type TariffArrays, type UsageItem, type UsageRow } from '../adapters/clickhouse/usage.ts';
+import type { BillingRunStore, BillLineDoc, CursorUpdate, DueSubscriber, NewBill } from '../adapters/postgres/billing-runs.ts';
+
+export interface BillingRunConfig {
+  billingGraceSeconds: number;
+  billingDueDays: number;
+  billingWatermarkLagSeconds: number;
+  billingChunkSize: number;
+}
+
+export interface BillingRunSummary {
+  runId: string;
+  asOf: string;
+  /** Periods ending at or before this instant were due. */
+  cutoff: string;
+  watermark: string;
+  subscribersConsidered: number;
+  periodsDue: number;
+  billsCreated: number;
+  /** Subscribers skipped with the reason (e.g. an unknown plan); they are retried by the next run. */
+  skipped: { subscriberId: string; reason: string }[];
+  timingsMs: Record<string, number>;
+}
+
+export interface BillingRunnerDeps {
+  store: BillingRunStore;
+  ch: ClickHouse;
+  clock: Clock;
+  log: Logger;
+  tariff: Tariff;
+  config: BillingRunConfig;
+  /** Called inside the run lock after the bills are written (overdue evaluation hooks in here). */
+  afterBills?: (asOfMs: number) => Promise<Record<string, unknown> | void>;
+}
+
+export type RunBilling = (opts?: { asOf?: number | string | Date }) => Promise<BillingRunSummary>;
+
+const DAY = 86_400_000;
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** The tariff as the arrays the SQL indexes; plan numbers are 1-based positions in plans. */
+export function tariffArrays(t: Tariff): { arrays: TariffArrays; planNo: Map<string, number> } {
+  const ids = Object.keys(t.plans);
+  const plans = ids.map((id) => t.plans[id]!);
+  return {
+    planNo: new Map(ids.map((id, i) => [id, i + 1])),
+    arrays: {
+      classes: [...CALL_CLASSES],
+      versionFrom: plans.map((p) => p.versions.map((v) => v.effectiveFromMs)),
+      rates: plans.map((p) => p.versions.map((v) => CALL_CLASSES.map((c) => v.classes[c].rateMilliCentsPerMinute))),
+      increments: plans.map((p) => p.versions.map((v) => CALL_CLASSES.map((c) => v.classes[c].incrementSeconds))),
+    },
+  };
+}
+
+interface Due { sub: DueSubscriber; period: Period; item: UsageItem }
+
+export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
+  const { store, ch, clock, log, tariff, config } = deps;
+  const { arrays, planNo } = tariffArrays(tariff);
+
+  return async function runBilling(opts = {}) {
+    const asOfMs = opts.asOf === undefined ? clock.now() : toMillis(opts.asOf);
+    const cutoffMs = asOfMs - config.billingGraceSeconds * 1000;
+    const watermarkMs = Math.min(asOfMs, clock.now()) - config.billingWatermarkLagSeconds * 1000;
+    const timings: Record<string, number> = {};
+    const time = async <T>(stage: string, fn: () => Promise<T>): Promise<T> => {
+      const t0 = performance.now();
+      try { return await fn(); } finally { timings[stage] = Math.round((timings[stage] ?? 0) + performance.now() - t0); }
+    };
+
+    return store.withRunLock(60_000, async () => {
+      const runId = await store.startRun(asOfMs);
+      const rlog = log.child({ runId });
+      rlog.info({ asOf: iso(asOfMs), cutoff: iso(cutoffMs), watermark: iso(watermarkMs) }, 'billing run started');
+      let billsCreated = 0;
+      const skipped: BillingRunSummary['skipped'] = [];
+      try {
+        const subs = await time('selectDue', () => store.dueSubscribers(cutoffMs));
+        const due: Due[] = [];
+        const cursorsNotDue: CursorUpdate[] = [];
+        const cursorAfter = new Map<string, CursorUpdate>();
+        await time('periods', async () => {
+          for (const sub of subs) {
+            try {
+              const pno = planNo.get(sub.plan);
+              if (pno === undefined) planOf(tariff, sub.plan); // throws the named error
+              let idx = sub.nextPeriodIndex ?? 0;
+              const first = periodAt(sub, 0);
+              let lateAfterMs = sub.lastWatermarkMs ?? 0;
+              let p = periodAt(sub, idx);
+              const start = idx;
+              for (; p.endMs <= cutoffMs; p = periodAt(sub, ++idx)) {
+                due.push({
+                  sub, period: p,
+                  item: { itemNo: due.length, sourceNumber: sub.phoneNumber, planNo: pno!, periodStartMs: p.startMs, periodEndMs: p.endMs, lateAfterMs, firstStartMs: first.startMs },
+                });
+                lateAfterMs = 0; // a later period billed in this same run has no late window
+              }
+              const cursor = { subscriberId: sub.id, nextPeriodIndex: idx, nextPeriodEndMs: p.endMs, lastWatermarkMs: idx > start ? watermarkMs : null };
+              if (idx > start) cursorAfter.set(sub.id, cursor);
+              else if (sub.nextPeriodIndex === undefined) cursorsNotDue.push(cursor);
+            } catch (e) {
+              if (!isDomainError(e)) throw e;
+              skipped.push({ subscriberId: sub.id, reason: e.message });
+              rlog.error({ subscriberId: sub.id, err: e }, 'subscriber cannot be billed');
+            }
+          }
+        });
+        // Chunks follow the period end, so each chunk is a run of anniversary cohorts.
+        due.sort((a, b) => a.period.endMs - b.period.endMs || a.item.itemNo - b.item.itemNo);
+        due.forEach((d, i) => { d.item.itemNo = i; });
+        for (let i = 0; i < due.length; i += config.billingChunkSize) {
+          const chunk = due.slice(i, i + config.billingChunkSize);
+          billsCreated += await billChunk(runId, chunk, cursorAfter, time);
+          rlog.info({ done: Math.min(i + chunk.length, due.length), of: due.length, billsCreated }, 'billing progress');
+        }
+        await time('cursors', () => store.writeCursors(cursorsNotDue));
+        if (deps.afterBills) await time('afterBills', async () => { await deps.afterBills!(asOfMs); });
+        await store.finishRun(runId, { status: 'succeeded', billsCreated, timings });
+        const summary: BillingRunSummary = {
+          runId, asOf: iso(asOfMs), cutoff: iso(cutoffMs), watermark: iso(watermarkMs),
+          subscribersConsidered: subs.length, periodsDue: due.length, billsCreated, skipped, timingsMs: timings,
+        };
+        rlog.info({ ...summary, skipped: skipped.length }, 'billing run finished');
+        return summary;
+      } catch (err) {
+        rlog.error({ err }, 'billing run failed');
+        await store.finishRun(runId, { status: 'failed', billsCreated, timings, error: String((err as Error)?.message ?? err) }).catch(() => {});
+        throw err;
+      }
+    });
+
+    async function billChunk(runId: string, chunk: Due[], cursorAfter: Map<string, CursorUpdate>, time: <T>(s: string, f: () => Promise<T>) => Promise<T>): Promise<number> {
+      const items = chunk.map((d) => d.item);
+      const stageId = `${runId}_${chunk[0]!.item.itemNo}`;
+      await time('stage', () => stageItems(ch, stageId, items));
+      try {
+        const lo = Math.min(...items.map((x) => x.periodStartMs));
+        const hi = Math.max(...items.map((x) => x.periodEndMs));
+        const usage = await time('rate', () => regularUsage(ch, stageId, arrays, watermarkMs, lo, hi));
+        const lateItems = items.filter((x) => x.lateAfterMs > 0);
+        let late: LateRow[] = [];
+        if (lateItems.length) {
+          const lateLo = Math.min(...lateItems.map((x) => x.firstStartMs));
+          const lateHi = Math.max(...lateItems.map((x) => x.periodStartMs));
+          const minAfter = Math.min(...lateItems.map((x) => x.lateAfterMs));
+          late = await time('late', () => lateUsage(ch, stageId, arrays, watermarkMs, lateLo, lateHi, minAfter));
+        }
+        const bills = buildBills(chunk, usage, late);
+        const seen = new Set<string>();
+        const cursors: CursorUpdate[] = [];
+        for (const d of chunk) if (!seen.has(d.sub.id)) { seen.add(d.sub.id); cursors.push(cursorAfter.get(d.sub.id)!); }
+        return await time('write', () => store.writeBills(bills, cursors, runId));
+      } finally {
+        await dropItems(ch, stageId).catch((err) => log.warn({ err, stageId }, 'could not drop staged billing items'));
+      }
+    }
+
+    function buildBills(chunk: Due[], usage: UsageRow[], late: LateRow[]): NewBill[] {
+      const usageBy = new Map<number, UsageRow[]>();
+      for (const u of usage) (usageBy.get(u.itemNo) ?? usageBy.set(u.itemNo, []).get(u.itemNo)!).push(u);
+      const lateBy = new Map<number, LateRow[]>();
+      for (const l of late) (lateBy.get(l.itemNo) ?? lateBy.set(l.itemNo, []).get(l.itemNo)!).push(l);
+      const classOrder = new Map<string, number>(CALL_CLASSES.map((c, i) => [c, i]));
+
+      return chunk.map((d) => {
+        const plan = planOf(tariff, d.sub.plan);
+        const version = tariffVersionAt(plan, d.period.startMs) ?? plan.versions[0]!;
+        const lines: BillLineDoc[] = [{ kind: 'monthly_service', description: version.monthlyDescription, calls: 0, billableSeconds: 0, amountCents: version.monthlyCents }];
+        const rows = (usageBy.get(d.item.itemNo) ?? []).sort((a, b) => classOrder.get(a.callClass)! - classOrder.get(b.callClass)!);
+        for (const u of rows) {
+          const cls = version.classes[u.callClass as keyof typeof version.classes];
+          lines.push({ kind: u.callClass, description: cls?.description ?? u.callClass, calls: u.calls, billableSeconds: u.billableSeconds, amountCents: u.amountCents });
+        }
+        lines.push(...lateLines(d, lateBy.get(d.item.itemNo) ?? []));
+        const totalCents = lines.reduce((s, l) => s + l.amountCents, 0);
+        return {
+          id: randomUUID(), subscriberId: d.sub.id, periodIndex: d.period.index,
+          periodStartMs: d.period.startMs, periodEndMs: d.period.endMs, periodStartLocal: d.period.startLocal, periodEndLocal: d.period.endLocal,
+          issuedAtMs: asOfMs, dueAtMs: asOfMs + config.billingDueDays * DAY, currency: plan.currency, totalCents, watermarkMs, lines,
+        };
+      });
+    }
+  };
+}
+
+/** One late-usage line per earlier period the late calls belong to, oldest first, amount rounded once per line. */
+function lateLines(d: Due, rows: LateRow[]): BillLineDoc[] {
+  const byPeriod = new Map<number, { period: Period; calls: number; secs: number; units: bigint }>();
+  for (const r of rows) {
+    const p = periodContaining(d.sub, r.bucketStartMs);
+    if (!p) continue; // impossible: the SQL bounds calls to the subscriber's own periods
+    const acc = byPeriod.get(p.index) ?? byPeriod.set(p.index, { period: p, calls: 0, secs: 0, units: 0n }).get(p.index)!;
+    acc.calls += r.calls; acc.secs += r.billableSeconds; acc.units += r.milliCentMinutes;
+  }
+  return [...byPeriod.values()].sort((a, b) => a.period.index - b.period.index).map((a) => ({
+    kind: 'late_usage',
+    description: lateUsageDescription(a.period),
+    calls: a.calls, billableSeconds: a.secs, amountCents: lineAmountCents(a.units),
+    usagePeriodStart: iso(a.period.startMs), usagePeriodEnd: iso(a.period.endMs),
+  }));
+}
