@@ -79,21 +79,21 @@ describe('billing schema', () => {
     await expect(insertBill(db.pool, { subscriberId: sub, ...NY_PERIODS[1], periodIndex: 0 })).rejects.toMatchObject({ code: '23505', constraint: 'bills_subscriber_period_index' });
   });
 
-  it('keeps issued bills immutable: only status and paid_cents change; no update or delete of lines, no delete of bills', async () => {
+  it('keeps issued bills immutable: only status and paid_cents change; lines, amounts and periods never; no delete of bills', async () => {
     db = await freshPostgres();
     const sub = await insertSubscriber(db.pool, { phoneNumber: '+12025550100' });
     const bill = await insertBill(db.pool, { subscriberId: sub, ...NY_PERIODS[0] });
     const refused = { code: '23001' };
     await expect(db.pool.query('UPDATE bills SET total_cents = 1 WHERE id = $1', [bill])).rejects.toMatchObject({ ...refused, message: `bill ${bill} is issued and immutable: only status and paid_cents may change` });
     await expect(db.pool.query(`UPDATE bills SET period_end = period_end + interval '1 day' WHERE id = $1`, [bill])).rejects.toMatchObject(refused);
-    await expect(db.pool.query('UPDATE bill_lines SET amount_cents = 0 WHERE bill_id = $1', [bill])).rejects.toMatchObject({ ...refused, message: 'UPDATE on bill_lines refused: issued bills are immutable' });
-    await expect(db.pool.query('DELETE FROM bill_lines WHERE bill_id = $1', [bill])).rejects.toMatchObject({ ...refused, message: 'DELETE on bill_lines refused: issued bills are immutable' });
+    await expect(db.pool.query(`UPDATE bills SET lines = '[]'::jsonb WHERE id = $1`, [bill])).rejects.toMatchObject({ ...refused, message: `bill ${bill} is issued and immutable: only status and paid_cents may change` });
+    await expect(db.pool.query(`UPDATE bills SET lines = jsonb_set(lines, '{0,amountCents}', '0') WHERE id = $1`, [bill])).rejects.toMatchObject(refused);
     await expect(db.pool.query('DELETE FROM bills WHERE id = $1', [bill])).rejects.toMatchObject({ ...refused, message: 'DELETE on bills refused: issued bills are immutable' });
     await expect(db.pool.query('TRUNCATE bills CASCADE')).rejects.toMatchObject(refused);
 
     const r = await db.pool.query(`UPDATE bills SET status = 'paid', paid_cents = 2000 WHERE id = $1 RETURNING status, paid_cents, total_cents`, [bill]);
     expect(r.rows).toEqual([{ status: 'paid', paid_cents: 2000, total_cents: 2000 }]);
-    const lines = await db.pool.query('SELECT line_no, amount_cents FROM bill_lines WHERE bill_id = $1', [bill]);
-    expect(lines.rows).toEqual([{ line_no: 1, amount_cents: 2000 }]);
+    const lines = await db.pool.query(`SELECT lines FROM bills WHERE id = $1`, [bill]);
+    expect(lines.rows).toEqual([{ lines: [{ kind: 'monthly_service', description: 'Monthly service', calls: 0, billableSeconds: 0, amountCents: 2000 }] }]);
   });
 });

@@ -34,19 +34,12 @@ export async function insertBill(pool: Pool, b: BillFixture): Promise<string> {
   const total = b.totalCents ?? lines.reduce((a, l) => a + l.amountCents, 0);
   const { rows } = await pool.query<{ id: string }>(
     `INSERT INTO bills (subscriber_id, period_index, period_start, period_end, period_start_local, period_end_local,
-       issued_at, due_at, currency, total_cents, paid_cents, status, watermark)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'USD', $9, $10, $11, $12) RETURNING id`,
+       issued_at, due_at, currency, total_cents, paid_cents, status, watermark, lines)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'USD', $9, $10, $11, $12, $13) RETURNING id`,
     [b.subscriberId, b.periodIndex, b.periodStart, b.periodEnd, b.periodStartLocal, b.periodEndLocal,
-      b.issuedAt, b.dueAt, total, b.paidCents ?? 0, b.status ?? 'open', b.watermark ?? b.issuedAt],
+      b.issuedAt, b.dueAt, total, b.paidCents ?? 0, b.status ?? 'open', b.watermark ?? b.issuedAt, JSON.stringify(lines)],
   );
   const id = rows[0]!.id;
-  for (const [i, l] of lines.entries()) {
-    await pool.query(
-      `INSERT INTO bill_lines (bill_id, line_no, kind, description, calls, billable_seconds, amount_cents, usage_period_start, usage_period_end)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-      [id, i + 1, l.kind, l.description, l.calls, l.billableSeconds, l.amountCents, l.usagePeriodStart ?? null, l.usagePeriodEnd ?? null],
-    );
-  }
   return id;
 }
 

@@ -212,3 +212,28 @@ export function createBillingRunStore(pool: Pool): BillingRunStore {
     },
   };
 }
+
+export interface BillContext {
+  phoneNumber: string;
+  subscriptionDate: string;
+  timeZone: string;
+  plan: string;
+  /** The previous bill's watermark; undefined for a first bill. */
+  previousWatermarkMs?: number;
+}
+
+/** What itemizing a bill's calls needs beyond the bill: its subscriber and the previous bill's watermark. */
+export async function billContext(pool: Pool, subscriberId: string, periodIndex: number): Promise<BillContext | undefined> {
+  const { rows } = await pool.query<{ phone_number: string; subscription_date: string; time_zone: string; plan: string; prev: Date | null }>(
+    `SELECT s.phone_number, s.subscription_date, s.time_zone, s.plan,
+            (SELECT b.watermark FROM bills b WHERE b.subscriber_id = s.id AND b.period_index = $2 - 1) AS prev
+       FROM subscribers s WHERE s.id = $1`,
+    [subscriberId, periodIndex],
+  ).catch(mapPgError);
+  const r = rows[0];
+  if (!r) return undefined;
+  return {
+    phoneNumber: r.phone_number, subscriptionDate: r.subscription_date, timeZone: r.time_zone, plan: r.plan,
+    ...(r.prev ? { previousWatermarkMs: r.prev.getTime() } : {}),
+  };
+}

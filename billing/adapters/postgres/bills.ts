@@ -39,6 +39,12 @@ export interface BillLine {
   usagePeriodEnd: Date | null;
 }
 
+/** A line as stored in bills.lines (written by the billing run). */
+interface StoredLine {
+  kind: string; description: string; calls: number; billableSeconds: number; amountCents: number;
+  usagePeriodStart?: string; usagePeriodEnd?: string;
+}
+
 interface BillRow {
   id: string; subscriber_id: string; period_index: number; period_start: Date; period_end: Date;
   period_start_local: string; period_end_local: string; issued_at: Date; due_at: Date; currency: string;
@@ -74,17 +80,12 @@ export function createBillRepository(pool: Pool): BillRepository {
     },
 
     async lines(billId) {
-      const { rows } = await pool.query<{
-        line_no: number; kind: string; description: string; calls: number; billable_seconds: number;
-        amount_cents: number; usage_period_start: Date | null; usage_period_end: Date | null;
-      }>(
-        `SELECT line_no, kind, description, calls, billable_seconds, amount_cents, usage_period_start, usage_period_end
-         FROM bill_lines WHERE bill_id = $1 ORDER BY line_no`,
-        [billId],
-      ).catch(mapPgError);
-      return rows.map((r) => ({
-        lineNo: r.line_no, kind: r.kind, description: r.description, calls: r.calls, billableSeconds: r.billable_seconds,
-        amountCents: r.amount_cents, usagePeriodStart: r.usage_period_start, usagePeriodEnd: r.usage_period_end,
+      const { rows } = await pool.query<{ lines: StoredLine[] }>(`SELECT lines FROM bills WHERE id = $1`, [billId]).catch(mapPgError);
+      return (rows[0]?.lines ?? []).map((l, i) => ({
+        lineNo: i + 1, kind: l.kind, description: l.description, calls: l.calls, billableSeconds: l.billableSeconds,
+        amountCents: l.amountCents,
+        usagePeriodStart: l.usagePeriodStart ? new Date(l.usagePeriodStart) : null,
+        usagePeriodEnd: l.usagePeriodEnd ? new Date(l.usagePeriodEnd) : null,
       }));
     },
 
