@@ -4,7 +4,9 @@
  * validates them all, reports every problem at once naming the variable, and
  * returns a frozen object.
  */
+import fs from 'node:fs';
 import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import cron from 'node-cron';
 
 type Parser<T> = (raw: string) => T;
@@ -148,4 +150,26 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 /** The documented table of variables (README, `phonebill --help`). */
 export function describeConfig(): { env: string; default: string; doc: string }[] {
   return Object.values(KEYS).map((k) => ({ env: k.env, default: k.default ?? '(required)', doc: k.doc }));
+}
+
+/**
+ * loadConfig for local development: when no token key source is configured
+ * (JWT_SECRET, JWT_PUBLIC_KEY, JWT_JWKS_URL all unset), a random HS256 secret
+ * kept in PHONEBILL_DATA_DIR/dev-jwt-secret (created on first use, mode 600)
+ * is used, so `npm start`, `phonebill token` and the demo agree on it.
+ * Production sets one of the three and never reaches the file.
+ */
+export function loadDevConfig(env: Record<string, string | undefined> = process.env): Config & { usingDevSecret: boolean } {
+  const base = loadConfig(env);
+  if (base.jwtSecret || base.jwtPublicKey || base.jwtJwksUrl) return Object.freeze({ ...base, usingDevSecret: false });
+  const file = path.join(base.dataDir, 'dev-jwt-secret');
+  let secret: string;
+  try {
+    secret = fs.readFileSync(file, 'utf8').trim();
+  } catch {
+    fs.mkdirSync(base.dataDir, { recursive: true });
+    secret = randomBytes(32).toString('base64url');
+    try { fs.writeFileSync(file, secret + '\n', { mode: 0o600, flag: 'wx' }); } catch { secret = fs.readFileSync(file, 'utf8').trim(); }
+  }
+  return Object.freeze({ ...loadConfig({ ...env, JWT_SECRET: secret }), usingDevSecret: true });
 }

@@ -1,7 +1,7 @@
 /** `phonebill token`: a development API token signed with JWT_SECRET. */
 import { parseArgs } from 'node:util';
 import type { CliCommand } from '../command.ts';
-import { loadConfig } from '../../core/config.ts';
+import { loadDevConfig } from '../../core/config.ts';
 import { systemClock } from '../../core/clock.ts';
 import { parseTtl, signDevToken, type Role } from '../../billing/auth/index.ts';
 
@@ -44,7 +44,8 @@ Example:
     }
     let ttlSeconds: number;
     try { ttlSeconds = parseTtl(values.ttl!); } catch (e) { console.error(`phonebill token: ${(e as Error).message}`); return 2; }
-    const config = loadConfig();
+    // Without a configured key source this is the development secret `npm start` uses.
+    const config = loadDevConfig();
     if (!config.jwtSecret) {
       console.error('phonebill token: JWT_SECRET is not set; development tokens are signed with it (production tokens come from your identity provider)');
       return 2;
