@@ -91,6 +91,7 @@ export const KEYS = {
   chdbPath: key('CHDB_PATH', '', 'Data folder of the embedded engine. Empty: PHONEBILL_DATA_DIR/chdb.', optStr),
 
   redisUrl: key('REDIS_URL', 'redis://127.0.0.1:6379', 'Redis server. When unset, scripts/stack.sh starts a local one on this address.', reqUrl(['redis:', 'rediss:'])),
+  redisKeyPrefix: key('REDIS_KEY_PREFIX', 'pb:', 'Prefix of every Redis key and channel phonebill uses (core/redis/layout.ts).', str),
   databaseUrl: key('DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/phonebill', 'PostgreSQL. When unset, scripts/stack.sh starts a local one on this address.', reqUrl(['postgres:', 'postgresql:'])),
 
   admissionPort: key('ADMISSION_PORT', '50051', 'Admission gRPC port.', port),
