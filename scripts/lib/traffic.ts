@@ -52,6 +52,8 @@ export interface TrafficEvent {
 
 export interface TrafficOptions {
   seed?: number;
+  /** Seed of the calls alone (default: seed): several shards of calls among the same subscribers. */
+  eventSeed?: number;
   subscribers: number;
   /** Distinct valid calls (duplicates and invalid events come on top). */
   calls: number;
@@ -244,7 +246,7 @@ export function createTraffic(opts: TrafficOptions): Traffic {
 
   function* batches(): Generator<TrafficEvent[]> {
     // Same sequence on every pass: the per-event randomness restarts from the seed.
-    const r = createRng(seed ^ 0x5bd1e995);
+    const r = createRng((opts.eventSeed ?? seed) ^ 0x5bd1e995);
     Object.assign(stats, emptyStats());
     let seq = 0;
     let badSeq = 0;
