@@ -134,10 +134,11 @@ export async function lateUsage(ch: ClickHouse, runId: string, t: TariffArrays, 
   const items = ch.table('billing_items');
   const rs = await ch.client.query({
     query: `
-      SELECT item_no, call_class, toUnixTimestamp64Milli(bucket) AS bucket_ms, count() AS calls, sum(bsec) AS billable_seconds,
+      SELECT item_no, call_class, bucket_ms, count() AS calls, sum(bsec) AS billable_seconds,
              sum(bsec * rate) AS milli_cent_minutes, countIf(unrated) AS unrated_calls
       FROM (
-        SELECT i.item_no AS item_no, c.call_class AS call_class, toStartOfInterval(c.started_at, INTERVAL 30 MINUTE) AS bucket, ${RATED_COLUMNS}
+        -- In milliseconds, not toStartOfInterval: that returns a DateTime (seconds) for a DateTime64 on some engine versions.
+        SELECT i.item_no AS item_no, c.call_class AS call_class, intDiv(toUnixTimestamp64Milli(c.started_at), 1800000) * 1800000 AS bucket_ms, ${RATED_COLUMNS}
         FROM (
           SELECT source_number, call_class, started_at, duration_ms, ingested_at FROM ${ch.table('calls')} FINAL
           WHERE started_at >= {lo:DateTime64(3, 'UTC')} AND started_at < {hi:DateTime64(3, 'UTC')}
@@ -149,7 +150,7 @@ export async function lateUsage(ch: ClickHouse, runId: string, t: TariffArrays, 
           ON c.source_number = i.source_number
         WHERE c.started_at >= i.first_start AND c.started_at < i.period_start AND c.ingested_at > i.late_after
       )
-      GROUP BY item_no, call_class, bucket
+      GROUP BY item_no, call_class, bucket_ms
       SETTINGS ${SETTINGS}`,
     query_params: { run: runId, w: dt(watermarkMs), lo: dt(loMs), hi: dt(hiMs), minAfter: dt(minLateAfterMs), ...tariffParams(t) },
     format: 'TabSeparated',
