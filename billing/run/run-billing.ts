@@ -102,7 +102,6 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
         const subs = await time('selectDue', () => store.dueSubscribers(cutoffMs));
         const due: Due[] = [];
         const cursorsNotDue: CursorUpdate[] = [];
-        const cursorAfter = new Map<string, CursorUpdate>();
         await time('periods', async () => {
           for (const sub of subs) {
             try {
@@ -120,9 +119,9 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
                 });
                 lateAfterMs = 0; // a later period billed in this same run has no late window
               }
-              const cursor = { subscriberId: sub.id, nextPeriodIndex: idx, nextPeriodEndMs: p.endMs, lastWatermarkMs: idx > start ? watermarkMs : null };
-              if (idx > start) cursorAfter.set(sub.id, cursor);
-              else if (sub.nextPeriodIndex === undefined) cursorsNotDue.push(cursor);
+              if (idx === start && sub.nextPeriodIndex === undefined) {
+                cursorsNotDue.push({ subscriberId: sub.id, nextPeriodIndex: idx, nextPeriodEndMs: p.endMs, lastWatermarkMs: null });
+              }
             } catch (e) {
               if (!isDomainError(e)) throw e;
               skipped.push({ subscriberId: sub.id, reason: e.message });
@@ -135,7 +134,7 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
         due.forEach((d, i) => { d.item.itemNo = i; });
         for (let i = 0; i < due.length; i += config.billingChunkSize) {
           const chunk = due.slice(i, i + config.billingChunkSize);
-          billsCreated += await billChunk(runId, chunk, cursorAfter, time);
+          billsCreated += await billChunk(runId, chunk, time);
           rlog.info({ done: Math.min(i + chunk.length, due.length), of: due.length, billsCreated }, 'billing progress');
         }
         await time('cursors', () => store.writeCursors(cursorsNotDue));
@@ -154,7 +153,7 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
       }
     });
 
-    async function billChunk(runId: string, chunk: Due[], cursorAfter: Map<string, CursorUpdate>, time: <T>(s: string, f: () => Promise<T>) => Promise<T>): Promise<number> {
+    async function billChunk(runId: string, chunk: Due[], time: <T>(s: string, f: () => Promise<T>) => Promise<T>): Promise<number> {
       const items = chunk.map((d) => d.item);
       const stageId = `${runId}_${chunk[0]!.item.itemNo}`;
       await time('stage', () => stageItems(ch, stageId, items));
@@ -171,9 +170,14 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
           late = await time('late', () => lateUsage(ch, stageId, arrays, watermarkMs, lateLo, lateHi, minAfter));
         }
         const bills = buildBills(chunk, usage, late);
-        const seen = new Set<string>();
-        const cursors: CursorUpdate[] = [];
-        for (const d of chunk) if (!seen.has(d.sub.id)) { seen.add(d.sub.id); cursors.push(cursorAfter.get(d.sub.id)!); }
+        // A subscriber's due periods can span chunks: its cursor moves only past the periods this
+        // chunk bills, so a run that dies after this chunk resumes at the next unbilled period.
+        const lastIn = new Map<string, Due>();
+        for (const d of chunk) if ((lastIn.get(d.sub.id)?.period.index ?? -1) < d.period.index) lastIn.set(d.sub.id, d);
+        const cursors: CursorUpdate[] = [...lastIn.values()].map((d) => {
+          const next = periodAt(d.sub, d.period.index + 1);
+          return { subscriberId: d.sub.id, nextPeriodIndex: next.index, nextPeriodEndMs: next.endMs, lastWatermarkMs: watermarkMs };
+        });
         return await time('write', () => store.writeBills(bills, cursors, runId));
       } finally {
         await dropItems(ch, stageId).catch((err) => log.warn({ err, stageId }, 'could not drop staged billing items'));
