@@ -121,6 +121,12 @@ export const KEYS = {
   // --- ingest: dedup window and graceful shutdown ---
   ingestDedupWindowDays: key('INGEST_DEDUP_WINDOW_DAYS', '62', 'Calls that started within this many days are deduplicated through an in-memory filter (≈2.5 bytes per call); older resends are looked up in ClickHouse, which is exact but slower.', int(0, 3660)),
   ingestShutdownGraceMs: key('INGEST_SHUTDOWN_GRACE_MS', '10000', 'On SIGTERM, how long open streams may keep sending before they are answered UNAVAILABLE (what they sent is made durable first; the switch resends and duplicates are dropped).', int(0, 600_000)),
+
+  // --- admission: CanPlaceCall answered from an in-process replica of the Redis state ---
+  admissionHttpPort: key('ADMISSION_HTTP_PORT', '9465', 'Admission HTTP port: /metrics (Prometheus) and /healthz (state age, sizes, Redis link).', port),
+  admissionUnknownSubscriber: key('ADMISSION_UNKNOWN_SUBSCRIBER', 'deny', 'A caller that is not a subscriber: `deny` (UNKNOWN_SUBSCRIBER) or `allow` (ALLOWED).', oneOf('deny', 'allow')),
+  admissionNoStatePolicy: key('ADMISSION_NO_STATE_POLICY', 'allow', 'The answer while no state was ever loaded from Redis (911 and out-of-area rules still apply): `allow` (ALLOWED) or `deny` (REASON_UNSPECIFIED). Logged loudly either way.', oneOf('allow', 'deny')),
+  admissionEpochCheckMs: key('ADMISSION_EPOCH_CHECK_MS', '1000', 'How often each replica reads the Redis epoch key (ms): a new epoch or a failed earlier load triggers a full resync; a missing one (data loss) keeps the last replica.', int(10, 60_000)),
 } as const;
 
 type Keys = typeof KEYS;
