@@ -1,0 +1,177 @@
+/**
+ * Test plumbing for admission: the Redis state written the way billing
+ * writes it (core/redis/layout.ts), a real gRPC client, health checks, and
+ * a private redis-server a test may kill and restart.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { protoPath as healthProtoPath } from 'grpc-health-check';
+import { Redis } from 'ioredis';
+import { loadConfig } from '../../core/config.ts';
+import { phonebillV1 } from '../../core/grpc/proto.ts';
+import { silentLogger } from '../../core/log.ts';
+import { systemClock } from '../../core/clock.ts';
+import { bucketOf, redisKeys, type ChangeOp } from '../../core/redis/layout.ts';
+import { uniqueName } from '../../test/helpers.ts';
+import { startAdmission, type RunningAdmission } from '../server.ts';
+
+export const SHARED_REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+
+export const uniquePrefix = () => `${uniqueName('adm')}:`;
+
+/** Subscribers, blocked numbers and an epoch, written bucket by bucket like the billing publisher. */
+export async function writeState(redis: Redis, prefix: string, s: { subs: string[]; blocked?: string[]; epoch: string; announce?: boolean }): Promise<void> {
+  const k = redisKeys(prefix);
+  const p = redis.pipeline();
+  for (const n of s.subs) p.sadd(k.subs(bucketOf(n)), n);
+  for (const n of s.blocked ?? []) p.sadd(k.blocked(bucketOf(n)), n);
+  p.set(k.epoch, s.epoch);
+  if (s.announce) p.publish(k.changes, `resync ${s.epoch}`);
+  await p.exec();
+}
+
+/** One change as the writer makes it: the set first, then the message. */
+export async function change(redis: Redis, prefix: string, op: ChangeOp, number: string): Promise<void> {
+  const k = redisKeys(prefix);
+  const key = op === 'sub+' || op === 'sub-' ? k.subs(bucketOf(number)) : k.blocked(bucketOf(number));
+  const p = redis.pipeline();
+  if (op === 'sub+' || op === 'block') p.sadd(key, number);
+  else p.srem(key, number);
+  p.publish(k.changes, `${op} ${number}`);
+  await p.exec();
+}
+
+/** Deletes every key under the prefix (tests on the shared Redis clean up after themselves). */
+export async function dropPrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    if (keys.length) await redis.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+}
+
+export function testAdmission(env: Record<string, string>): Promise<RunningAdmission> {
+  const config = loadConfig({
+    REDIS_URL: SHARED_REDIS_URL,
+    ADMISSION_PORT: '0',
+    ADMISSION_HTTP_PORT: '0',
+    ADMISSION_EPOCH_CHECK_MS: '100',
+    ...env,
+  });
+  return startAdmission({ config, log: silentLogger(), clock: systemClock });
+}
+
+export interface CanPlaceCallResponse { allowed: boolean; reason: string }
+export type AdmissionClient = grpc.Client & {
+  CanPlaceCall(req: { source_number: string; target_number: string }, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: CanPlaceCallResponse) => void): void;
+};
+
+export function admissionClient(port: number): AdmissionClient {
+  const { Admission } = phonebillV1();
+  return new Admission(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as AdmissionClient;
+}
+
+export function canPlaceCall(client: AdmissionClient, source: string, target: string, deadlineMs = 5000): Promise<CanPlaceCallResponse> {
+  return new Promise((resolve, reject) => {
+    client.CanPlaceCall({ source_number: source, target_number: target }, { deadline: Date.now() + deadlineMs }, (err, res) => (err ? reject(err) : resolve(res)));
+  });
+}
+
+/** The gRPC error a call ends with (fails the test if it succeeds). */
+export async function callError(client: AdmissionClient, source: string, target: string): Promise<grpc.ServiceError> {
+  try {
+    const res = await canPlaceCall(client, source, target);
+    throw new Error(`expected an error, got ${JSON.stringify(res)}`);
+  } catch (e) {
+    if ((e as grpc.ServiceError).code === undefined) throw e;
+    return e as grpc.ServiceError;
+  }
+}
+
+type HealthClient = grpc.Client & { Check(req: { service: string }, cb: (err: grpc.ServiceError | null, res: { status: string }) => void): void };
+
+export async function healthStatus(port: number, service = ''): Promise<string> {
+  const def = protoLoader.loadSync(healthProtoPath, { keepCase: true, enums: String, defaults: true });
+  const Health = ((grpc.loadPackageDefinition(def).grpc as grpc.GrpcObject).health as grpc.GrpcObject).v1 as grpc.GrpcObject;
+  const client = new (Health.Health as grpc.ServiceClientConstructor)(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as HealthClient;
+  try {
+    return await new Promise((resolve, reject) => client.Check({ service }, (err, res) => (err ? reject(err) : resolve(res.status))));
+  } finally {
+    client.close();
+  }
+}
+
+/** Polls `probe` until it returns true; the elapsed ms, or throws after `timeoutMs`. */
+export async function until(probe: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<number> {
+  const t0 = performance.now();
+  for (;;) {
+    if (await probe()) return performance.now() - t0;
+    if (performance.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface PrivateRedis {
+  url: string;
+  port: number;
+  /** SIGKILL: no goodbye to clients, data gone (no persistence). */
+  kill(): Promise<void>;
+  /** A new empty server on the same port. */
+  start(): Promise<void>;
+  client(): Redis;
+  /** Disconnects the clients made by client() and kills the server. */
+  close(): Promise<void>;
+}
+
+/** A redis-server of the test's own (on a free port, no persistence) that it may FLUSHALL, kill and restart. */
+export async function privateRedis(): Promise<PrivateRedis> {
+  const port = await freePort();
+  let proc: ChildProcess | undefined;
+  const clients: Redis[] = [];
+  const start = async () => {
+    proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    await until(async () => {
+      const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      probe.on('error', () => {});
+      try { await probe.connect(); return (await probe.ping()) === 'PONG'; } catch { return false; } finally { probe.disconnect(); }
+    }, 5000, `redis-server on port ${port}`);
+  };
+  const kill = async () => {
+    const p = proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill('SIGKILL');
+    await exited;
+  };
+  await start();
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    start,
+    kill,
+    async close() {
+      for (const c of clients.splice(0)) c.disconnect();
+      await kill();
+    },
+    client() {
+      const c = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1, retryStrategy: (n) => Math.min(n * 50, 500) });
+      c.on('error', () => {});
+      clients.push(c);
+      return c;
+    },
+  };
+}
