@@ -127,6 +127,10 @@ export const KEYS = {
   admissionUnknownSubscriber: key('ADMISSION_UNKNOWN_SUBSCRIBER', 'deny', 'A caller that is not a subscriber: `deny` (UNKNOWN_SUBSCRIBER) or `allow` (ALLOWED).', oneOf('deny', 'allow')),
   admissionNoStatePolicy: key('ADMISSION_NO_STATE_POLICY', 'allow', 'The answer while no state was ever loaded from Redis (911 and out-of-area rules still apply): `allow` (ALLOWED) or `deny` (REASON_UNSPECIFIED). Logged loudly either way.', oneOf('allow', 'deny')),
   admissionEpochCheckMs: key('ADMISSION_EPOCH_CHECK_MS', '1000', 'How often each replica reads the Redis epoch key (ms): a new epoch or a failed earlier load triggers a full resync; a missing one (data loss) keeps the last replica.', int(10, 60_000)),
+
+  // --- overdue: payments' effect on admission, the overdue sweep, the admission state published to Redis ---
+  overdueSweepSeconds: key('OVERDUE_SWEEP_SECONDS', '60', 'Every this many seconds overdue state is recomputed from PostgreSQL and published to Redis, so a bill whose due time passes blocks its subscriber within one interval.', int(1, 86_400)),
+  redisRebuildCheckSeconds: key('REDIS_REBUILD_CHECK_SECONDS', '2', 'Every this many seconds (and on every reconnect) billing checks that Redis still holds the admission state (its epoch key); if not (FLUSHALL, restart without persistence) it rebuilds it from PostgreSQL.', int(1, 60)),
 } as const;
 
 type Keys = typeof KEYS;
