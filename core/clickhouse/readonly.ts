@@ -36,19 +36,20 @@ export async function readOnlyStatement(ch: ClickHouse, sql: string): Promise<st
   } catch (e) {
     throw invalid('sql', firstLine(e));
   }
-  if (OUTFILE.test(canonical)) throw invalid('sql', 'INTO OUTFILE is not allowed: the statement must only read');
-  if (FORMAT_CLAUSE.test(canonical)) throw invalid('sql', 'a FORMAT clause is not allowed: results come back in a fixed format');
   // exec, not query: query() appends its own FORMAT, which the inner statement would absorb.
   let node: string;
   try {
     const res = await ch.client.exec({ query: `EXPLAIN AST ${canonical}` });
-    node = (await streamText(res.stream)).split('\n', 1)[0]!.replace(/^"/, '').trim();
+    // The embedded engine answers in CSV (quoted), a server in TabSeparated.
+    node = (await streamText(res.stream)).split('\n', 1)[0]!.replace(/^"|"$/g, '').trim();
   } catch (e) {
     throw invalid('sql', firstLine(e));
   }
   if (!READ_NODES.test(node)) {
-    throw invalid('sql', `only SELECT, WITH … SELECT, SHOW, DESCRIBE, EXISTS and EXPLAIN are allowed, got ${node.split(' ')[0] || 'an unknown statement'}`);
+    throw invalid('sql', `only SELECT, WITH … SELECT, SHOW, DESCRIBE, EXISTS and EXPLAIN are allowed, got ${/^\w+/.exec(node)?.[0] ?? 'an unknown statement'}`);
   }
+  if (OUTFILE.test(canonical)) throw invalid('sql', 'INTO OUTFILE is not allowed: the statement must only read');
+  if (FORMAT_CLAUSE.test(canonical)) throw invalid('sql', 'a FORMAT clause is not allowed: results come back in a fixed format');
   return canonical;
 }
 
