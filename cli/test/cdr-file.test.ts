@@ -5,6 +5,8 @@ import { tempDir } from '../../test/helpers.ts';
 import { CdrFileError, formatFromPath, readCdrFile, type CdrLine } from '../lib/cdr-file.ts';
 import { parseInstant } from '../lib/rfc3339.ts';
 import { formatTable } from '../lib/table.ts';
+import { createTraffic, lastFullMonth } from '../../scripts/lib/traffic.ts';
+import { eventLine } from '../../scripts/lib/write-sample.ts';
 
 async function read(name: string, text: string, format: 'csv' | 'ndjson'): Promise<CdrLine[]> {
   const file = path.join(tempDir('phonebill-cdr-'), name);
@@ -103,6 +105,20 @@ describe('bulk-load files', () => {
     ]);
     expect(lines[0]!.event.end).toEqual(ts('2026-10-14T22:01:00Z'));
     expect(lines[4]!.event.end).toBeNull();
+  });
+});
+
+describe('generated sample files', () => {
+  it.each(['csv', 'ndjson'] as const)('read back (%s) as exactly the generated events, local offsets included', async (format) => {
+    const m = lastFullMonth(Date.parse('2026-11-20T00:00:00Z'));
+    const tr = createTraffic({ seed: 5, subscribers: 50, calls: 400, from: m.from, to: m.to, duplicateRate: 0.05, invalidRate: 0.05 });
+    const events = [...tr.batches()].flat();
+    const text = (format === 'csv' ? 'call_id,source_number,target_number,start,end\n' : '') + events.map((e) => eventLine(e, format)).join('\n') + '\n';
+    const lines = await read(`s.${format}`, text, format);
+    const back = (ms: number) => { const t = { seconds: String(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1e6 }; return t; };
+    expect(lines.map((l) => l.event)).toEqual(events.map((e) => ({ call_id: e.call_id, source_number: e.source_number, target_number: e.target_number, start: back(e.startMs), end: back(e.endMs) })));
+    expect(lines.filter((l) => l.problem)).toEqual([]);
+    expect(lines.at(-1)!.line).toBe(format === 'csv' ? events.length + 1 : events.length);
   });
 });
 
