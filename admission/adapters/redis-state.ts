@@ -53,8 +53,12 @@ export function createRedisStateSource(o: RedisStateOptions): StateSource {
       sub.on('message', (channel: string, message: string) => {
         if (channel === keys.changes) h.onMessage(message);
       });
+      // A load right after subscribing needs the command connection too: both are up before onSubscribed.
+      const commandsReady = () => (cmd.status === 'ready' ? Promise.resolve() : new Promise<void>((r) => cmd.once('ready', () => r())));
       sub.on('ready', () => {
-        sub.subscribe(keys.changes).then(() => h.onSubscribed(), () => { /* the 'close' that follows reports it */ });
+        sub.subscribe(keys.changes)
+          .then(commandsReady)
+          .then(() => { if (!closed && sub.status === 'ready') h.onSubscribed(); }, () => { /* the 'close' that follows reports it */ });
       });
       sub.on('close', () => { if (!closed) h.onLinkDown(); });
       // A failed first connect is retried by retryStrategy like any reconnect.

@@ -151,7 +151,8 @@ export function startReplicaSync(o: ReplicaSyncOptions): ReplicaSync {
     const epoch = await source.readEpoch();
     redisEpoch = epoch;
     if (epoch === null) {
-      loadOwed = false; // the next check loads when an epoch appears (it differs from ours)
+      // Whatever epoch appears next, even one named like ours, is loaded in full: messages may have been lost meanwhile.
+      loadOwed = true;
       outOfSync();
       warnNoEpoch((suppressed) => log.warn({ suppressed, loadedEpoch: current?.epoch ?? null }, current
         ? 'admission: the Redis epoch is missing (data loss?); answering from the last replica until billing republishes'
@@ -208,6 +209,7 @@ export function startReplicaSync(o: ReplicaSyncOptions): ReplicaSync {
       redisEpoch = epoch;
       if (epoch === null) {
         outOfSync();
+        loadOwed = true;
         if (current) warnNoEpoch((suppressed) => log.warn({ suppressed, loadedEpoch: current?.epoch }, 'admission: the Redis epoch is missing (data loss?); answering from the last replica until billing republishes'));
         return;
       }

@@ -5,6 +5,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
@@ -16,6 +18,8 @@ import { systemClock } from '../../core/clock.ts';
 import { bucketOf, redisKeys, type ChangeOp } from '../../core/redis/layout.ts';
 import { uniqueName } from '../../test/helpers.ts';
 import { startAdmission, type RunningAdmission } from '../server.ts';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 export const SHARED_REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 
@@ -105,12 +109,12 @@ export async function healthStatus(port: number, service = ''): Promise<string> 
 }
 
 /** Polls `probe` until it returns true; the elapsed ms, or throws after `timeoutMs`. */
-export async function until(probe: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<number> {
+export async function until(probe: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition', everyMs = 5): Promise<number> {
   const t0 = performance.now();
   for (;;) {
     if (await probe()) return performance.now() - t0;
     if (performance.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => (everyMs > 0 ? setTimeout(r, everyMs) : setImmediate(r)));
   }
 }
 
