@@ -59,7 +59,15 @@ export async function startIngestChild(o: IngestChildOptions): Promise<IngestChi
   });
   const lines: string[] = [];
   let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code, signal) => { exited = { code, signal }; resolve(code); }));
+  // Whatever ends this process (an error, a closed stdout pipe), the service
+  // must not outlive it holding the data folder: SIGTERM drains and exits.
+  const orphanGuard = () => { if (!exited) child.kill('SIGTERM'); };
+  process.on('exit', orphanGuard);
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code, signal) => {
+    exited = { code, signal };
+    process.off('exit', orphanGuard);
+    resolve(code);
+  }));
 
   const ready = new Promise<{ grpcPort: number; httpPort: number }>((resolve, reject) => {
     const onLine = (line: string) => {
