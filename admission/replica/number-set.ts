@@ -81,12 +81,21 @@ export class NumberSet {
   /** By key (numberKey); a negative key is never present. */
   hasKey(k: number): boolean {
     if (k < 0) return false;
+    const npa = Math.floor(k / LINE);
+    return this.hasParts(npa, k - npa * LINE);
+  }
+
+  /**
+   * The hot path: area code (0–999) and line (0–9,999,999) as small
+   * integers, so nothing is boxed; the pending map is consulted only when
+   * it holds anything.
+   */
+  hasParts(npa: number, line: number): boolean {
     if (this.#pending.size !== 0) {
-      const p = this.#pending.get(k);
+      const p = this.#pending.get(npa * LINE + line);
       if (p !== undefined) return p;
     }
-    const npa = Math.floor(k / LINE);
-    return contains(this.#parts[npa]!, k - npa * LINE);
+    return contains(this.#parts[npa]!, line);
   }
 
   has(number: string): boolean { return this.hasKey(numberKey(number)); }
@@ -178,6 +187,12 @@ export class NumberSetBuilder {
   add(number: string): boolean {
     const k = numberKey(number);
     if (k < 0) { this.#malformed++; return false; }
+    this.addKey(k);
+    return true;
+  }
+
+  /** By key (numberKey), 0 ≤ k < 10^10. */
+  addKey(k: number): void {
     const npa = Math.floor(k / LINE);
     let buf = this.#bufs[npa];
     const n = this.#lens[npa]!;
@@ -188,7 +203,6 @@ export class NumberSetBuilder {
     }
     buf[n] = k - npa * LINE;
     this.#lens[npa] = n + 1;
-    return true;
   }
 
   build(pendingLimit?: number): NumberSet {

@@ -31,9 +31,18 @@ export class Replica {
 
   constructor(readonly subs: NumberSet, readonly blocked: NumberSet, readonly epoch: string) {
     this.lookup = (e164) => {
-      const k = numberKey(e164);
-      if (!subs.hasKey(k)) return CallerState.Unknown;
-      return blocked.hasKey(k) ? CallerState.Blocked : CallerState.Active;
+      // The two parts as small integers (nothing boxed); anything but "+1" and ten digits is nobody.
+      if (e164.length !== 12 || e164.charCodeAt(0) !== 43 || e164.charCodeAt(1) !== 49) return CallerState.Unknown;
+      let npa = 0;
+      let line = 0;
+      for (let i = 2; i < 12; i++) {
+        const d = e164.charCodeAt(i) - 48;
+        if (d < 0 || d > 9) return CallerState.Unknown;
+        if (i < 5) npa = npa * 10 + d;
+        else line = line * 10 + d;
+      }
+      if (!subs.hasParts(npa, line)) return CallerState.Unknown;
+      return blocked.hasParts(npa, line) ? CallerState.Blocked : CallerState.Active;
     };
   }
 

@@ -105,6 +105,7 @@ describe('Replica', () => {
     expect(r.lookup('+12125550102')).toBe(CallerState.Blocked);
     expect(r.lookup('+12125550199')).toBe(CallerState.Unknown);
     expect(r.lookup('+12125550100')).toBe(CallerState.Unknown);
+    for (const bad of ['+1212555010', '+121255501011', '+22125550101', '+1212555010x', '']) expect(r.lookup(bad)).toBe(CallerState.Unknown);
   });
 
   it('applies the four change ops', () => {
