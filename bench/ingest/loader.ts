@@ -37,7 +37,10 @@ emit({ ready: true, events, messages: msgs.length, prepSeconds: (performance.now
 
 await new Promise<void>((resolve) => {
   const rl = readline.createInterface({ input: process.stdin });
-  rl.on('line', (l) => { if (l.trim() === 'go') { rl.close(); resolve(); } });
+  let go = false;
+  rl.on('line', (l) => { if (l.trim() === 'go') { go = true; rl.close(); resolve(); } });
+  // The benchmark went away before "go": nothing to do.
+  rl.on('close', () => { if (!go) process.exit(1); });
 });
 const cpu0 = process.cpuUsage();
 const s0 = performance.now();
