@@ -128,6 +128,10 @@ const callSpec = fc.record({
   hasDup: fc.integer({ min: 0, max: 9 }),
 });
 
+/** The crash test's scenario (support/crash-child.ts): a few hundred subscribers billed in chunks of 25. */
+export const CRASH_SCENARIO_SIZE = { minSubscribers: 250, maxSubscribers: 300, minCalls: 3000, maxCalls: 4000 };
+export const CRASH_CHUNK_SIZE = 25;
+
 export interface ScenarioSize { minSubscribers: number; maxSubscribers: number; minCalls: number; maxCalls: number }
 
 export function scenarioArb(size: ScenarioSize): fc.Arbitrary<Scenario> {
