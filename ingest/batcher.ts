@@ -85,8 +85,9 @@ export class GroupCommit {
     private readonly deps: { store: CallStore; seen: SeenIds; metrics: IngestMetrics; log: Logger; clockNow: () => number },
     private readonly opts: GroupCommitOptions,
   ) {
-    // Three stores cover the batch being written, the one filling up and a spare.
-    this.pool = new BufferPool(3, opts.flushBytes * 2);
+    // Two stores cover the batch being written and the one filling up; a
+    // batch never holds much more than flushBytes or the pending bound.
+    this.pool = new BufferPool(2, 2 * Math.min(opts.flushBytes, opts.maxPendingBytes));
     this.buf = new Pending(new LineBuffer(this.pool));
   }
 

@@ -28,7 +28,7 @@ export interface CallStore {
 // A group-commit batch can hold calls from many months (bulk loads of old
 // records); the default cap of 100 partitions per insert would fail the
 // whole batch and every stream waiting on it.
-const INSERT_SETTINGS = { max_partitions_per_insert_block: 0 } as const;
+const INSERT_SETTINGS = { max_partitions_per_insert_block: 0, input_format_parallel_parsing: 0 } as const;
 
 /** Rows per warm-up query, so the materialised result stays a few tens of MB. */
 const SCAN_CHUNK_ROWS = 1_000_000;

@@ -145,3 +145,18 @@ export function rssBytes(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) * 1024 : 0;
 }
+
+/** Valid subscriber numbers for generated traffic (New York and Toronto). */
+export const SOURCES: readonly string[] = Array.from({ length: 2000 }, (_, i) => `+1${i % 2 ? '212' : '416'}555${1000 + (i % 9000)}`);
+
+/** A valid call for generated traffic: start within the last day of `nowMs`, 30 s to 10 min long. */
+export function genCall(id: string, n: number, nowMs: number): CallEndEvent {
+  const start = nowMs - 3_600_000 - ((n * 7919) % 80_000_000);
+  return {
+    call_id: id,
+    source_number: SOURCES[n % SOURCES.length]!,
+    target_number: SOURCES[(n * 31 + 7) % SOURCES.length]!,
+    start: millisToTimestamp(start),
+    end: millisToTimestamp(start + 30_000 + ((n * 104_729) % 570_000)),
+  };
+}

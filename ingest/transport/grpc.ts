@@ -8,6 +8,7 @@ import { toGrpcError } from '../../core/grpc/errors.ts';
 import { phonebillV1 } from '../../core/grpc/proto.ts';
 import type { Logger } from '../../core/log.ts';
 import type { CallEndEvent } from '../domain/event.ts';
+import { decodeCallBatch, decodeCallEndEvent } from './decode.ts';
 import type { IngestRequest, IngestService, RecordResult } from '../service.ts';
 
 interface CallBatch { calls: CallEndEvent[] | null | undefined }
@@ -168,6 +169,14 @@ function limitReadAhead(call: Stream): void {
   if (state && state.highWaterMark > READ_AHEAD_MESSAGES) state.highWaterMark = READ_AHEAD_MESSAGES;
 }
 
+/** phonebill.v1.Ingest with the hand-written request decoders (see decode.ts). */
 export function ingestServiceDefinition(): grpc.ServiceDefinition {
-  return phonebillV1().Ingest.service;
+  const base = phonebillV1().Ingest.service;
+  const with_ = (name: string, requestDeserialize: (b: Buffer) => unknown) => ({ ...base[name]!, requestDeserialize });
+  return {
+    ...base,
+    RecordCalls: with_('RecordCalls', decodeCallEndEvent),
+    RecordCall: with_('RecordCall', decodeCallEndEvent),
+    RecordCallBatches: with_('RecordCallBatches', decodeCallBatch),
+  } as grpc.ServiceDefinition;
 }
