@@ -233,11 +233,10 @@ async function snapshot(x: Harness) {
 }
 
 describe('runBilling: classes by NPA, as issue 3 pins the tariff', () => {
-  // KNOWN DISAGREEMENT, left visible: core/numbers (ingest) follows libphonenumber's number types, so
-  // calls to BS 242-300 and TT 868-800 are stored as toll_free and to BB 246-976 and KY 345-976 as
+  // libphonenumber types BS 242-300 and TT 868-800 as toll-free and BB 246-976 and KY 345-976 as
   // premium; issue 3 makes toll-free the 8xx NPAs and premium NPA 900, so these are NANP
-  // international (45 ¢/min), as the reference rater says. This test flips to failing when they agree.
-  it.fails('calls to foreign exchanges libphonenumber types as toll-free or premium are NANP international', async () => {
+  // international (45 ¢/min), at ingest (core/numbers) and in the reference rater alike.
+  it('calls to foreign exchanges libphonenumber types as toll-free or premium are NANP international', async () => {
     const targets = ['+12423000100', '+18688000100', '+12469760100', '+13459760100'];
     const x = await setup('2024-02-15T06:00:00Z', [NY_SUB], targets.map((t, i) => call(NY, t, `2024-01-2${i}T15:00:00Z`, 60_000)));
     await runAt(x, '2024-02-15T06:00:00Z');
@@ -255,6 +254,19 @@ describe('runBilling: reruns, concurrency, catch-up, grace', () => {
     const again = await runAt(x, '2024-03-15T05:00:00Z');
     expect([again.subscribersConsidered, again.periodsDue, again.billsCreated]).toEqual([0, 0, 0]);
     expect(await snapshot(x)).toEqual(before);
+  });
+
+  it('periods already billed but unknown to the cursors are skipped by the unique keys, not billed again', async () => {
+    // The direct COPY of a chunk meets a bill that exists; the chunk goes through ON CONFLICT DO NOTHING.
+    const x = await setup('2024-03-15T05:00:00Z', [NY_SUB, { phoneNumber: CHI, subscriptionDate: '2024-02-01', timeZone: 'America/Chicago' }],
+      [call(NY, CHI, '2024-01-20T15:00:00Z', 61_000), call(CHI, NY, '2024-02-20T15:00:00Z', 61_000)]);
+    expect((await runAt(x, '2024-03-15T05:00:00Z')).billsCreated).toBe(3);
+    const bills = (await x.db.pool.query('SELECT id, subscriber_id, period_index, total_cents, lines FROM bills ORDER BY subscriber_id, period_index')).rows;
+    await x.db.pool.query('DELETE FROM billing_cursors');
+    const again = await runAt(x, '2024-03-15T05:00:00Z');
+    expect([again.subscribersConsidered, again.periodsDue, again.billsCreated]).toEqual([2, 3, 0]);
+    expect((await x.db.pool.query('SELECT id, subscriber_id, period_index, total_cents, lines FROM bills ORDER BY subscriber_id, period_index')).rows).toEqual(bills);
+    expect((await x.db.pool.query('SELECT count(*)::int AS n FROM billing_cursors')).rows).toEqual([{ n: 2 }]);
   });
 
   it('two runners at once (separate pools) create each bill exactly once', async () => {

@@ -5,19 +5,22 @@ import { classifyCall, parseNumber, SERVICE_CODES, TOLL_FREE_NPAS, warmUpNumbers
 
 const TERRITORIES = new Set(['PR', 'VI', 'GU', 'MP', 'AS']);
 
-/** libphonenumber's own verdict, in the shape parseNumber reports. */
+/**
+ * libphonenumber's verdict on validity and country, in the shape parseNumber
+ * reports; toll-free and premium by area code, as the tariff defines them.
+ */
 function reference(e164: string): ParsedNumber | 'invalid' {
   const p = parsePhoneNumberFromString(e164);
   if (!p || !p.isValid() || !p.country) return 'invalid';
-  const type = p.getType();
+  const npa = e164.slice(2, 5);
   return {
     kind: 'nanp',
     e164,
     npa: e164.slice(2, 5),
     country: TERRITORIES.has(p.country) ? 'US' : p.country,
     region: p.country,
-    tollFree: type === 'TOLL_FREE',
-    premium: type === 'PREMIUM_RATE',
+    tollFree: TOLL_FREE_NPAS.has(npa),
+    premium: npa === '900',
   };
 }
 
@@ -61,9 +64,13 @@ describe('parseNumber', () => {
     ['+18005550100', nanp('800', 'US', 'US', true)],
     ['+18885550100', nanp('888', 'US', 'US', true)],
     ['+19005550100', nanp('900', 'US', 'US', false, true)],
-    // libphonenumber's types beyond the NPA: DO toll-free 800-14X, BB premium 246-976.
+    // Toll-free and premium go by area code (the tariff's rule), whatever type
+    // libphonenumber gives one exchange: DO 800-14X is toll-free because of 800;
+    // BB 246-976 (premium to libphonenumber) is an ordinary Barbados number.
     ['+18001412345', nanp('800', 'DO', 'DO', true)],
-    ['+12469760100', nanp('246', 'BB', 'BB', false, true)],
+    ['+12469760100', nanp('246', 'BB', 'BB')],
+    ['+12423000100', nanp('242', 'BS', 'BS')],
+    ['+13459760100', nanp('345', 'KY', 'KY')],
   ])('%s is a valid NANP number', (e164, expected) => {
     const parsed = parseNumber(e164);
     expect(parsed).toEqual({ ...expected, e164 });
@@ -116,7 +123,7 @@ describe('parseNumber', () => {
     for (let xx = 0; xx < 100; xx++) agreesWithLibphonenumber(`+1${npa}55501${String(xx).padStart(2, '0')}`);
   });
 
-  it('agrees with libphonenumber-js/max on random +1 numbers (validity, country, region, type)', () => {
+  it('agrees with libphonenumber-js/max on random +1 numbers (validity, country, region) and the area-code rule for toll-free and premium', () => {
     fc.assert(
       fc.property(tenDigits, (d) => agreesWithLibphonenumber(`+1${d}`)),
       { numRuns: 10_000 },

@@ -99,19 +99,28 @@ function outcomeOf(code: number): Outcome | undefined {
   return o.valid ? o : undefined;
 }
 
+/** The pay-per-call area code. */
+export const PREMIUM_NPA = '900';
+
 export function parseNumber(s: string): ParsedNumber {
   if (s.length === 3 && SERVICE_CODES.has(s)) return { kind: 'service_code', code: s };
   const code = lookup(s);
   const o = outcomeOf(code);
   if (!o) return { kind: 'invalid', reason: invalidReason(code, s) };
+  const npa = s.slice(2, 5);
+  // Toll-free and pay-per-call are decided by the area code, as the tariff
+  // defines them (issue 3: 8xx toll-free NPAs, 900 premium), not by
+  // libphonenumber's per-exchange types, which would also call BS 242-300 and
+  // TT 868-800 toll-free and BB/KY 976 premium: those are ordinary numbers of
+  // their countries and bill as NANP international.
   return {
     kind: 'nanp',
     e164: s,
-    npa: s.slice(2, 5),
+    npa,
     country: o.country,
     region: o.region,
-    tollFree: o.tollFree,
-    premium: o.premium,
+    tollFree: TOLL_FREE_NPAS.has(npa),
+    premium: npa === PREMIUM_NPA,
   };
 }
 
@@ -132,8 +141,9 @@ export function classifyCall(source: string, target: string): CallClassification
   const sourceCode = lookup(source);
   const from = outcomeOf(sourceCode);
   if (!from) return { ok: false, field: 'source_number', reason: invalidReason(sourceCode, source) };
-  if (from.tollFree) return { ok: false, field: 'source_number', reason: 'a toll-free number cannot place calls' };
-  if (from.premium) return { ok: false, field: 'source_number', reason: 'a premium-rate number cannot place calls' };
+  const sourceNpa = source.slice(2, 5);
+  if (TOLL_FREE_NPAS.has(sourceNpa)) return { ok: false, field: 'source_number', reason: 'a toll-free number cannot place calls' };
+  if (sourceNpa === PREMIUM_NPA) return { ok: false, field: 'source_number', reason: 'a premium-rate number cannot place calls' };
 
   if (target.length === 3 && SERVICE_CODES.has(target)) {
     return { ok: true, sourceCountry: from.country, targetCountry: '', callClass: 'service_code' };
@@ -141,6 +151,7 @@ export function classifyCall(source: string, target: string): CallClassification
   const targetCode = lookup(target);
   const to = outcomeOf(targetCode);
   if (!to) return { ok: false, field: 'target_number', reason: invalidReason(targetCode, target) };
-  const callClass: CallClass = to.tollFree ? 'toll_free' : to.premium ? 'premium' : geographicClass(from.country, to.country);
+  const targetNpa = target.slice(2, 5);
+  const callClass: CallClass = TOLL_FREE_NPAS.has(targetNpa) ? 'toll_free' : targetNpa === PREMIUM_NPA ? 'premium' : geographicClass(from.country, to.country);
   return { ok: true, sourceCountry: from.country, targetCountry: to.country, callClass };
 }

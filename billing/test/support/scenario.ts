@@ -41,21 +41,13 @@ const CA_NPAS = ['416', '604', '709', '514', '306', '867', '226', '431', '902'];
 const TOLL_FREE = ['800', '833', '844', '855', '866', '877', '888'];
 const SERVICE_CODES = ['211', '311', '411', '511', '611', '711', '811', '911', '988'];
 
-/**
- * Exchanges libphonenumber types as toll-free (BS 242-300, TT 868-800) or premium
- * (BB 246-976, KY 345-976). core/numbers classifies calls to them so at ingest;
- * issue 3's tariff (and the reference rater) class by NPA only, which makes them
- * NANP international. Left out of random targets until the two agree, so that
- * this known disagreement (pinned in run-billing.test.ts) does not hide others.
- */
-export const DISPUTED_EXCHANGES = ['+1242300', '+1246976', '+1345976', '+1868800'];
 const valid = (n: string) => parseNumber(n).kind === 'nanp';
 /** Exchanges valid in the NPAs where libphonenumber knows only some (USVI, Guam, Jamaica, Bahamas). */
 const PARTIAL: Record<string, string[]> = {};
 for (const npa of ['340', '671', '876', '242']) {
   PARTIAL[npa] = [];
   for (let nxx = 200; nxx <= 999; nxx++) {
-    if (valid(`+1${npa}${nxx}0100`) && !DISPUTED_EXCHANGES.includes(`+1${npa}${nxx}`)) PARTIAL[npa]!.push(String(nxx));
+    if (valid(`+1${npa}${nxx}0100`)) PARTIAL[npa]!.push(String(nxx));
   }
 }
 
