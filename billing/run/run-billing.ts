@@ -83,6 +83,14 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
   const { arrays, planNo } = tariffArrays(tariff);
 
   return async function runBilling(opts = {}) {
+    // Subscribers sharing a subscription date and zone share their periods: compute each once per run.
+    const periodCache = new Map<string, Period>();
+    const periodOf = (sub: DueSubscriber, index: number): Period => {
+      const key = `${sub.subscriptionDate}|${sub.timeZone}|${index}`;
+      let p = periodCache.get(key);
+      if (!p) { p = periodAt(sub, index); periodCache.set(key, p); }
+      return p;
+    };
     const asOfMs = opts.asOf === undefined ? clock.now() : toMillis(opts.asOf);
     const cutoffMs = asOfMs - config.billingGraceSeconds * 1000;
     const watermarkMs = Math.min(asOfMs, clock.now()) - config.billingWatermarkLagSeconds * 1000;
@@ -108,11 +116,11 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
               const pno = planNo.get(sub.plan);
               if (pno === undefined) planOf(tariff, sub.plan); // throws the named error
               let idx = sub.nextPeriodIndex ?? 0;
-              const first = periodAt(sub, 0);
+              const first = periodOf(sub, 0);
               let lateAfterMs = sub.lastWatermarkMs ?? 0;
-              let p = periodAt(sub, idx);
+              let p = periodOf(sub, idx);
               const start = idx;
-              for (; p.endMs <= cutoffMs; p = periodAt(sub, ++idx)) {
+              for (; p.endMs <= cutoffMs; p = periodOf(sub, ++idx)) {
                 due.push({
                   sub, period: p,
                   item: { itemNo: due.length, sourceNumber: sub.phoneNumber, planNo: pno!, periodStartMs: p.startMs, periodEndMs: p.endMs, lateAfterMs, firstStartMs: first.startMs },

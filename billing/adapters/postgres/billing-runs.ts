@@ -73,6 +73,9 @@ export interface BillingRunStore {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+const BILL_COPY_COLUMNS = `id, subscriber_id, period_index, period_start, period_end, period_start_local, period_end_local,
+  issued_at, due_at, currency, total_cents, watermark, run_id, lines`;
+
 /** COPY text format: backslash, tab, newline and carriage return escaped. */
 const copyText = (v: string) => v.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
 const NULL = '\\N';
@@ -192,15 +195,22 @@ export function createBillingRunStore(pool: Pool): BillingRunStore {
       return tx(async (client) => {
         let created = 0;
         if (bills.length) {
-          await client.query(`CREATE TEMP TABLE stage_bills (
-            id uuid, subscriber_id uuid, period_index integer, period_start timestamptz, period_end timestamptz,
-            period_start_local date, period_end_local date, issued_at timestamptz, due_at timestamptz, currency text,
-            total_cents bigint, watermark timestamptz, run_id uuid, lines jsonb) ON COMMIT DROP`);
-          await copyRows(client, `COPY stage_bills FROM STDIN`, billRows(bills, runId));
-          const r = await client.query(`INSERT INTO bills (id, subscriber_id, period_index, period_start, period_end,
-              period_start_local, period_end_local, issued_at, due_at, currency, total_cents, watermark, run_id, lines)
-            SELECT * FROM stage_bills ON CONFLICT DO NOTHING`);
-          created = r.rowCount ?? 0;
+          // Under the run lock, with cursors written in the same transactions as bills, the
+          // periods given here are unbilled: COPY them straight in. Should one exist after all
+          // (a writer outside the lock), the unique keys refuse the COPY and the chunk goes
+          // through INSERT ... ON CONFLICT DO NOTHING instead.
+          await client.query('SAVEPOINT direct_copy');
+          try {
+            await copyRows(client, `COPY bills (${BILL_COPY_COLUMNS}) FROM STDIN`, billRows(bills, runId));
+            created = bills.length;
+          } catch (e) {
+            if ((e as { code?: string }).code !== '23505') throw e;
+            await client.query('ROLLBACK TO SAVEPOINT direct_copy');
+            await client.query(`CREATE TEMP TABLE stage_bills (LIKE bills INCLUDING DEFAULTS) ON COMMIT DROP`);
+            await copyRows(client, `COPY stage_bills (${BILL_COPY_COLUMNS}) FROM STDIN`, billRows(bills, runId));
+            const r = await client.query(`INSERT INTO bills (${BILL_COPY_COLUMNS}) SELECT ${BILL_COPY_COLUMNS} FROM stage_bills ON CONFLICT DO NOTHING`);
+            created = r.rowCount ?? 0;
+          }
         }
         await upsertCursors(client, cursors);
         return created;
