@@ -5,7 +5,8 @@
  *
  * Order matters and is part of the contract: 911 first (before the caller is
  * even validated: an emergency call is never refused), then the target's
- * area, then the caller's validity, then the caller's state.
+ * area, then the caller's validity, then the caller's state. (A number in
+ * the subscriber set counts as valid: billing validated it on creation.)
  */
 import { parseNumber } from '../../core/numbers/index.ts';
 
@@ -49,7 +50,10 @@ export const isInvalid = (r: DecisionResult): r is InvalidNumber => r.allowed ==
 export const CallerState = Object.freeze({ Unknown: 0, Active: 1, Blocked: 2 } as const);
 export type CallerState = (typeof CallerState)[keyof typeof CallerState];
 
-/** Looks up a caller already validated as `+1` and 10 digits. */
+/**
+ * Looks up a caller (any string: anything that is not a known number is
+ * Unknown). A known subscriber's number is taken as valid without parsing.
+ */
 export type CallerLookup = (e164: string) => CallerState;
 
 export interface DecisionPolicy {
@@ -95,17 +99,17 @@ export function decide(source: string, target: string, lookup: CallerLookup | un
     return { field: 'target_number', reason: to.reason };
   }
 
-  const from = parseNumber(source);
-  if (from.kind === 'service_code') return { field: 'source_number', reason: `a service code (${source}) cannot place calls` };
-  if (from.kind === 'invalid') return { field: 'source_number', reason: from.reason };
-
-  if (lookup === undefined) return policy.noState === 'allow' ? DECISIONS.noStateAllowed : DECISIONS.noStateDenied;
-  switch (lookup(source)) {
-    case CallerState.Active:
-      return DECISIONS.allowed;
-    case CallerState.Blocked:
-      return to.kind === 'service_code' && OVERDUE_EXEMPT_TARGETS.has(to.code) ? DECISIONS.overdueExempt : DECISIONS.overdue;
-    default:
-      return policy.unknownSubscriber === 'allow' ? DECISIONS.unknownAllowed : DECISIONS.unknownDenied;
+  // A subscriber's number was validated when the subscriber was created: the
+  // lookup comes first and only a caller it does not know is parsed, which
+  // keeps the common case to one parse.
+  const state = lookup === undefined ? CallerState.Unknown : lookup(source);
+  if (state === CallerState.Unknown) {
+    const from = parseNumber(source);
+    if (from.kind === 'service_code') return { field: 'source_number', reason: `a service code (${source}) cannot place calls` };
+    if (from.kind === 'invalid') return { field: 'source_number', reason: from.reason };
+    if (lookup === undefined) return policy.noState === 'allow' ? DECISIONS.noStateAllowed : DECISIONS.noStateDenied;
+    return policy.unknownSubscriber === 'allow' ? DECISIONS.unknownAllowed : DECISIONS.unknownDenied;
   }
+  if (state === CallerState.Active) return DECISIONS.allowed;
+  return to.kind === 'service_code' && OVERDUE_EXEMPT_TARGETS.has(to.code) ? DECISIONS.overdueExempt : DECISIONS.overdue;
 }

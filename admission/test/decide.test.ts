@@ -84,6 +84,12 @@ describe('decide (CanPlaceCall rules, in order)', () => {
     expect(Object.isFrozen(DECISIONS.allowed)).toBe(true);
   });
 
+  it('takes a number in the subscriber set as valid (billing validated it); one outside it is parsed', () => {
+    const odd = '+19995550100'; // unassigned area code: INVALID_ARGUMENT unless a subscriber
+    expect(decide(odd, CA, (n) => (n === odd ? CallerState.Blocked : CallerState.Unknown), deny)).toBe(DECISIONS.overdue);
+    expect(decide(odd, CA, () => CallerState.Unknown, deny)).toEqual({ field: 'source_number', reason: 'unassigned area code 999' });
+  });
+
   it('property: 911 is allowed whatever the caller string and state', () => {
     fc.assert(fc.property(fc.string(), fc.constantFrom<CallerState>(0, 1, 2), fc.boolean(), (source, state, noState) => {
       expect(decide(source, '911', noState ? undefined : () => state, { unknownSubscriber: 'deny', noState: 'deny' })).toBe(DECISIONS.emergency);

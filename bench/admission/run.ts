@@ -1,0 +1,249 @@
+/**
+ * `npm run bench -- admission [--quick]`: CanPlaceCall through the admission
+ * service (its own process, state loaded from Redis) against a bare grpc-js
+ * server answering from a Map, measured by the same load-generator processes
+ * in alternating rounds. See README.md here.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import os from 'node:os';
+import readline from 'node:readline';
+import { parseArgs } from 'node:util';
+import { cpuSeconds, peakRssMiB, REPO_ROOT } from '../../scripts/lib/ingest-child.ts';
+import { fmtInt } from '../../cli/lib/table.ts';
+import { BLOCKED_EVERY, subscriberNumber } from './dataset.ts';
+import { decisionQuantiles, parseDecisionBuckets, type Buckets } from './histogram.ts';
+import { populate, startRedis, type BenchRedis } from './redis.ts';
+
+interface Plan {
+  quick: boolean;
+  subscribers: number;
+  rounds: number;
+  durationMs: number;
+  warmupMs: number;
+  loaders: number;
+  memorySubscribers: number;
+  memoryViaStrings: boolean;
+}
+
+interface LoadResult { calls: number; seconds: number; p50Us: number; p99Us: number; p999Us: number; errors: number; mismatches: number; cpuSeconds: number }
+
+interface Phase { callsPerSecond: number; p50Us: number; p99Us: number; p999Us: number; serverCpuUsPerCall: number | undefined; errors: number; mismatches: number }
+type Server = 'admission' | 'bare';
+type PhaseName = 'c1' | 'c16' | 'c64';
+const PHASES: { name: PhaseName; inFlight: number }[] = [{ name: 'c1', inFlight: 1 }, { name: 'c16', inFlight: 16 }, { name: 'c64', inFlight: 64 }];
+
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+/** A child whose stdout carries JSON lines; next() resolves with the next one. */
+function jsonChild(args: string[], env: Record<string, string> = {}, nodeArgs: string[] = []) {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'inherit'] });
+  const queue: Record<string, unknown>[] = [];
+  const waiting: { resolve: (v: Record<string, unknown>) => void; reject: (e: Error) => void }[] = [];
+  let failed: Error | undefined;
+  readline.createInterface({ input: child.stdout! }).on('line', (l) => {
+    let v: Record<string, unknown>;
+    try { v = JSON.parse(l) as Record<string, unknown>; } catch { log(l); return; }
+    const w = waiting.shift();
+    if (w) w.resolve(v); else queue.push(v);
+  });
+  child.once('exit', (code, signal) => {
+    failed = new Error(`${args[0]} exited (${code ?? signal})`);
+    for (const w of waiting.splice(0)) w.reject(failed);
+  });
+  return {
+    child,
+    next: () => new Promise<Record<string, unknown>>((resolve, reject) => {
+      const v = queue.shift();
+      if (v) return resolve(v);
+      if (failed) return reject(failed);
+      waiting.push({ resolve, reject });
+    }),
+    /** The next line for which `pred` holds (log lines of a service pass by). */
+    async until(pred: (v: Record<string, unknown>) => boolean) {
+      for (;;) { const v = await this.next(); if (pred(v)) return v; }
+    },
+    send: (o: object) => child.stdin!.write(`${JSON.stringify(o)}\n`),
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.stdin!.end();
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+type JsonChild = ReturnType<typeof jsonChild>;
+
+const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
+
+async function scrapeBuckets(httpPort: number): Promise<Buckets> {
+  return parseDecisionBuckets(await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text());
+}
+
+async function waitLoaded(httpPort: number, timeoutMs: number): Promise<Record<string, unknown>> {
+  const t0 = Date.now();
+  for (;;) {
+    const r = await fetch(`http://127.0.0.1:${httpPort}/healthz`);
+    const body = (await r.json()) as Record<string, unknown>;
+    if (r.status === 200) return body;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`admission did not load its state within ${timeoutMs} ms: ${JSON.stringify(body)}`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}
+
+async function phase(loaders: JsonChild[], addr: string, pid: number, inFlight: number, plan: Plan, check: boolean): Promise<Phase> {
+  // One call in flight: one loader (latency). More: spread over every loader (one Node client saturates first).
+  const used = inFlight === 1 ? loaders.slice(0, 1) : loaders;
+  const per = Math.max(1, Math.round(inFlight / used.length));
+  const cpu0 = await cpuSeconds(pid);
+  for (const l of used) l.send({ addr, inFlight: per, warmupMs: plan.warmupMs, durationMs: plan.durationMs, check });
+  const rs = (await Promise.all(used.map((l) => l.next()))) as unknown as (LoadResult & { error?: string })[];
+  const cpu1 = await cpuSeconds(pid);
+  for (const r of rs) if (r.error) throw new Error(`load generator: ${r.error}`);
+  const calls = rs.reduce((s, r) => s + r.calls, 0);
+  return {
+    callsPerSecond: rs.reduce((s, r) => s + r.calls / r.seconds, 0),
+    // With several loaders: the worst loader's percentile (they share the server).
+    p50Us: Math.max(...rs.map((r) => r.p50Us)),
+    p99Us: Math.max(...rs.map((r) => r.p99Us)),
+    p999Us: Math.max(...rs.map((r) => r.p999Us)),
+    // The window includes warm-up calls: an estimate, comparable between the two servers.
+    serverCpuUsPerCall: cpu0 !== undefined && cpu1 !== undefined ? ((cpu1 - cpu0) * 1e6) / (calls * (1 + plan.warmupMs / plan.durationMs)) : undefined,
+    errors: rs.reduce((s, r) => s + r.errors, 0),
+    mismatches: rs.reduce((s, r) => s + r.mismatches, 0),
+  };
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean', default: false },
+      subscribers: { type: 'string' },
+      rounds: { type: 'string' },
+      seconds: { type: 'string' },
+      loaders: { type: 'string', default: '2' },
+      'memory-subscribers': { type: 'string', default: '10000000' },
+    },
+  });
+  const quick = values.quick!;
+  const plan: Plan = {
+    quick,
+    subscribers: Number(values.subscribers ?? (quick ? 200_000 : 1_000_000)),
+    rounds: Number(values.rounds ?? 3),
+    durationMs: Number(values.seconds ?? (quick ? 1.2 : 5)) * 1000,
+    warmupMs: quick ? 300 : 1000,
+    loaders: Number(values.loaders),
+    memorySubscribers: Number(values['memory-subscribers']),
+    memoryViaStrings: !quick,
+  };
+  const t0 = Date.now();
+  const children: JsonChild[] = [];
+  let redis: BenchRedis | undefined;
+  try {
+    redis = await startRedis();
+    const prefix = `bench-admission-${process.pid}:`;
+    log(`state: ${fmtInt(plan.subscribers)} subscribers (every ${BLOCKED_EVERY}th blocked) into Redis at ${redis.url} (${redis.private ? 'private redis-server' : 'REDIS_URL'}), prefix ${prefix} ...`);
+    await populate(redis, prefix, plan.subscribers, subscriberNumber, BLOCKED_EVERY);
+
+    const adm = jsonChild(['admission/main.ts'], {
+      REDIS_URL: redis.url, REDIS_KEY_PREFIX: prefix, ADMISSION_PORT: '0', ADMISSION_HTTP_PORT: '0', PHONEBILL_HOST: '127.0.0.1', LOG_LEVEL: 'warn',
+    });
+    children.push(adm);
+    const ports = await adm.until((v) => v.msg === 'admission listening');
+    const admHttp = ports.httpPort as number;
+    const loaded = await waitLoaded(admHttp, 120_000);
+    log(`admission: pid ${adm.child.pid}, loaded ${fmtInt(loaded.subscribers as number)} subscribers in ${Math.round(loaded.lastLoadMs as number)} ms (${loaded.bytes} bytes of number sets)`);
+    const bare = jsonChild(['bench/admission/bare.ts', String(plan.subscribers)]);
+    children.push(bare);
+    const barePort = (await bare.next()).port as number;
+    const loaders = Array.from({ length: plan.loaders }, (_, i) => jsonChild(['bench/admission/load.ts', String(plan.subscribers), String(i)]));
+    children.push(...loaders);
+    await Promise.all(loaders.map((l) => l.next()));
+
+    const servers: Record<Server, { addr: string; pid: number; check: boolean }> = {
+      admission: { addr: `127.0.0.1:${ports.grpcPort}`, pid: adm.child.pid!, check: true },
+      bare: { addr: `127.0.0.1:${barePort}`, pid: bare.child.pid!, check: false },
+    };
+    log('warming up both servers ...');
+    for (const s of Object.values(servers)) await phase(loaders, s.addr, s.pid, 64, { ...plan, durationMs: plan.warmupMs }, false);
+
+    const h0 = await scrapeBuckets(admHttp);
+    const results: Record<Server, Record<PhaseName, Phase[]>> = { admission: { c1: [], c16: [], c64: [] }, bare: { c1: [], c16: [], c64: [] } };
+    for (let round = 0; round < plan.rounds; round++) {
+      // Alternate which server goes first, so drift on the shared machine hits both alike.
+      const order: Server[] = round % 2 === 0 ? ['bare', 'admission'] : ['admission', 'bare'];
+      for (const name of order) {
+        const s = servers[name];
+        const line: string[] = [];
+        for (const p of PHASES) {
+          const r = await phase(loaders, s.addr, s.pid, p.inFlight, plan, s.check);
+          if (r.mismatches > 0 || r.errors > 0) throw new Error(`${name} ${p.name}: ${r.mismatches} wrong answers, ${r.errors} errors`);
+          results[name][p.name].push(r);
+          line.push(p.inFlight === 1 ? `1 in flight p50 ${r.p50Us.toFixed(0)} µs p99 ${r.p99Us.toFixed(0)} µs` : `${p.inFlight} in flight ${fmtInt(r.callsPerSecond)}/s`);
+        }
+        log(`round ${round + 1}/${plan.rounds} ${name.padEnd(9)} ${line.join(' | ')}`);
+      }
+    }
+    const h1 = await scrapeBuckets(admHttp);
+    const decision = decisionQuantiles(h0, h1);
+    const admRss = await peakRssMiB(servers.admission.pid);
+
+    for (const c of children.splice(0)) await c.stop();
+    log(`memory: a replica of ${fmtInt(plan.memorySubscribers)} subscribers in a fresh process (${plan.memoryViaStrings ? 'E.164 strings, as from Redis' : 'numeric keys'}) ...`);
+    const mem = jsonChild(['bench/admission/memory.ts', String(plan.memorySubscribers), plan.memoryViaStrings ? 'strings' : 'keys'], {}, ['--expose-gc']);
+    children.push(mem);
+    const memory = await mem.next() as { bytesPerSubscriber: number; arrayBytesPerSubscriber: number; buildMs: number; lookupNs: number; subscribers: number };
+
+    const med = (s: Server, p: PhaseName, k: keyof Phase) => median(results[s][p].map((r) => r[k] as number));
+    const a = { c1p50: med('admission', 'c1', 'p50Us'), c1p99: med('admission', 'c1', 'p99Us'), c1p999: med('admission', 'c1', 'p999Us'), c16: med('admission', 'c16', 'callsPerSecond'), c64: med('admission', 'c64', 'callsPerSecond'), cpu: med('admission', 'c64', 'serverCpuUsPerCall') };
+    const b = { c1p50: med('bare', 'c1', 'p50Us'), c1p99: med('bare', 'c1', 'p99Us'), c1p999: med('bare', 'c1', 'p999Us'), c16: med('bare', 'c16', 'callsPerSecond'), c64: med('bare', 'c64', 'callsPerSecond'), cpu: med('bare', 'c64', 'serverCpuUsPerCall') };
+    const ratio = a.c64 / b.c64;
+    const verdict = (ok: boolean) => (ok ? 'ok' : 'MISSED');
+    console.log([
+      '',
+      `admission benchmark (${quick ? 'quick' : 'full'}, ${os.cpus().length} cores, load average ${os.loadavg()[0]!.toFixed(1)} at the end; ${((Date.now() - t0) / 1000).toFixed(0)} s; medians of ${plan.rounds} alternating rounds of ${plan.durationMs / 1000} s per phase; ${plan.loaders} load-generator processes)`,
+      `                          admission     bare grpc-js   ratio`,
+      `  1 in flight  p50       ${a.c1p50.toFixed(0).padStart(7)} µs   ${b.c1p50.toFixed(0).padStart(7)} µs    ${(a.c1p50 / b.c1p50).toFixed(2)}`,
+      `               p99       ${a.c1p99.toFixed(0).padStart(7)} µs   ${b.c1p99.toFixed(0).padStart(7)} µs    ${(a.c1p99 / b.c1p99).toFixed(2)}   target ≤ 1.10: ${verdict(a.c1p99 / b.c1p99 <= 1.1)}`,
+      `               p99.9     ${a.c1p999.toFixed(0).padStart(7)} µs   ${b.c1p999.toFixed(0).padStart(7)} µs    ${(a.c1p999 / b.c1p999).toFixed(2)}`,
+      `  16 in flight           ${fmtInt(a.c16).padStart(8)}/s   ${fmtInt(b.c16).padStart(8)}/s    ${(a.c16 / b.c16).toFixed(2)}`,
+      `  64 in flight           ${fmtInt(a.c64).padStart(8)}/s   ${fmtInt(b.c64).padStart(8)}/s    ${ratio.toFixed(2)}   target ≥ 0.95: ${verdict(ratio >= 0.95)}`,
+      `  server CPU per call    ${a.cpu?.toFixed(1).padStart(7)} µs   ${b.cpu?.toFixed(1).padStart(7)} µs    ${(a.cpu / b.cpu).toFixed(2)}   (at 64 in flight)`,
+      `  decision time (server) p50 ${decision.p50Us.toFixed(2)} µs, p99 ${decision.p99Us.toFixed(2)} µs over ${fmtInt(decision.count)} calls   target p99 < 10 µs: ${verdict(decision.p99Us < 10)}`,
+      `  replica memory         ${memory.bytesPerSubscriber.toFixed(2)} bytes/subscriber with ${fmtInt(memory.subscribers)} subscribers (≤ 40: ${verdict(memory.bytesPerSubscriber <= 40)}); built in ${(memory.buildMs / 1000).toFixed(1)} s; lookup ${memory.lookupNs.toFixed(0)} ns`,
+      `  admission peak RSS     ${admRss} MiB with ${fmtInt(plan.subscribers)} subscribers`,
+    ].join('\n'));
+    const r2 = (x: number) => Math.round(x * 100) / 100;
+    console.log(JSON.stringify({
+      bench: 'admission',
+      unit: 'calls/s',
+      value: Math.round(a.c64),
+      baseline: Math.round(b.c64),
+      ratio: Number(ratio.toFixed(3)),
+      p99Us: Math.round(a.c1p99),
+      bareP99Us: Math.round(b.c1p99),
+      decisionP99Us: r2(decision.p99Us),
+      bytesPerSubscriber: r2(memory.bytesPerSubscriber),
+      p50Us: Math.round(a.c1p50),
+      bareP50Us: Math.round(b.c1p50),
+      p999Us: Math.round(a.c1p999),
+      bareP999Us: Math.round(b.c1p999),
+      at16: Math.round(a.c16),
+      bareAt16: Math.round(b.c16),
+      decisionP50Us: r2(decision.p50Us),
+      serverCpuUsPerCall: a.cpu === undefined ? null : r2(a.cpu),
+      bareServerCpuUsPerCall: b.cpu === undefined ? null : r2(b.cpu),
+      subscribers: plan.subscribers,
+      memorySubscribers: memory.subscribers,
+      rounds: plan.rounds,
+      loaders: plan.loaders,
+      quick,
+    }));
+  } finally {
+    for (const c of children) await c.stop();
+    await redis?.close();
+  }
+}
