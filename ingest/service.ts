@@ -13,7 +13,7 @@ import { createClickHouseCallStore, type CallStore } from './adapters/clickhouse
 import { GroupCommit, type Waiter } from './batcher.ts';
 import { validateEvent, type CallEndEvent, type Limits, type Rejection } from './domain/event.ts';
 import { SeenIds } from './domain/seen-ids.ts';
-import { callLine, formatDateTime64, rejectionLine } from './domain/tsv.ts';
+import { callLine, dateTime64Field, rejectionLine } from './domain/tsv.ts';
 import { createIngestMetrics, reasonLabel, type IngestMetrics } from './metrics.ts';
 
 /** What a request (stream or unary call) is answered. */
@@ -186,7 +186,7 @@ class Service implements IngestService {
   enqueue(req: Request, events: readonly CallEndEvent[]): void {
     if (this.closing) throw unavailable('ingest is shutting down; resend to another instance or after restart', 'INGEST_CLOSING');
     const now = this.deps.clock.now();
-    const at = formatDateTime64(now);
+    const at = dateTime64Field(now);
     for (let i = 0; i < events.length; i++) {
       const ev = events[i]!;
       const v = validateEvent(ev, now, this.limits);

@@ -5,7 +5,7 @@ import { millisToTimestamp } from '../../core/grpc/proto.ts';
 import { validateEvent, rawTimestamp, type CallEndEvent } from '../domain/event.ts';
 import { BufferPool, LineBuffer } from '../domain/line-buffer.ts';
 import { SeenIds } from '../domain/seen-ids.ts';
-import { callLine, escapeTsv, formatDateTime64, rejectionLine } from '../domain/tsv.ts';
+import { callLine, dateTime64Field, escapeTsv, formatDateTime64, rejectionLine } from '../domain/tsv.ts';
 
 const NOW = Date.parse('2026-11-29T12:00:00Z');
 const LIMITS = { maxCallSeconds: 86_400, maxFutureSeconds: 300 };
@@ -75,6 +75,13 @@ describe('TabSeparated text', () => {
     }), { numRuns: 5000 });
   });
 
+  it('writes DateTime64 as 13-digit epoch milliseconds, and as text when shorter', () => {
+    expect(dateTime64Field(Date.parse('2001-09-09T01:46:40.000Z'))).toBe('1000000000000');
+    expect(dateTime64Field(Date.parse('2001-09-09T01:46:39.999Z'))).toBe('2001-09-09 01:46:39.999');
+    expect(dateTime64Field(0)).toBe('1970-01-01 00:00:00.000');
+    expect(dateTime64Field(Date.parse('2286-11-20T17:46:40.000Z'))).toBe('2286-11-20 17:46:40.000');
+  });
+
   it('escapes tab, newline, carriage return, backslash and NUL, and nothing else', () => {
     expect(escapeTsv('a\tb\nc\rd\\e\0f')).toBe('a\\tb\\nc\\rd\\\\e\\0f');
     expect(escapeTsv('plain-id é ✓')).toBe('plain-id é ✓');
@@ -86,8 +93,8 @@ describe('TabSeparated text', () => {
   it('writes one line per row in column order', () => {
     const r = validateEvent(ev({ call_id: 'a\tb' }), NOW, LIMITS);
     if (!r.ok) throw new Error('valid');
-    expect(callLine(r.row, '2026-11-29 12:00:00.000')).toBe(
-      'a\\tb\t+12125550100\t+14165550123\t2026-11-29 11:00:00.000\t2026-11-29 11:01:01.500\t61500\tUS\tCA\tcross_border\t2026-11-29 12:00:00.000\n');
+    expect(callLine(r.row, '1764417600000')).toBe(
+      `a\\tb\t+12125550100\t+14165550123\t${START}\t${START + 61_500}\t61500\tUS\tCA\tcross_border\t1764417600000\n`);
     const bad = validateEvent(ev({ source_number: 'x\ny' }), NOW, LIMITS);
     if (bad.ok) throw new Error('invalid');
     expect(rejectionLine(bad.rejection, bad.raw, 'T')).toBe(

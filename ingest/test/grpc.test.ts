@@ -67,8 +67,9 @@ describe('RecordCalls', () => {
       call('c4', T + 3_000, { target_number: '+18005550100' }),
       call('c5', T + 4_000, { target_number: '+19005550100' }),
       call('c6', T + 5_000, { target_number: '+18765550100' }),
+      call('c7', Date.parse('1999-12-31T23:59:59.999Z')),
     ]);
-    expect(res).toEqual({ accepted: '6', duplicates: '0', rejected: '0', rejections: [] });
+    expect(res).toEqual({ accepted: '7', duplicates: '0', rejected: '0', rejections: [] });
     const rows = await queryRows(ctx.ch, `SELECT * FROM ${ctx.ch.table('calls')} ORDER BY call_id`);
     expect(rows).toEqual([
       { call_id: 'c1', source_number: '+12125550100', target_number: '+14165550123', started_at: '2026-11-29 11:00:00.000', ended_at: '2026-11-29 11:01:30.000', duration_ms: 90000, source_country: 'US', target_country: 'CA', call_class: 'cross_border', ingested_at: '2026-11-29 12:00:00.000' },
@@ -77,6 +78,7 @@ describe('RecordCalls', () => {
       { call_id: 'c4', source_number: '+12125550100', target_number: '+18005550100', started_at: '2026-11-29 11:00:03.000', ended_at: '2026-11-29 11:01:33.000', duration_ms: 90000, source_country: 'US', target_country: 'US', call_class: 'toll_free', ingested_at: '2026-11-29 12:00:00.000' },
       { call_id: 'c5', source_number: '+12125550100', target_number: '+19005550100', started_at: '2026-11-29 11:00:04.000', ended_at: '2026-11-29 11:01:34.000', duration_ms: 90000, source_country: 'US', target_country: 'US', call_class: 'premium', ingested_at: '2026-11-29 12:00:00.000' },
       { call_id: 'c6', source_number: '+12125550100', target_number: '+18765550100', started_at: '2026-11-29 11:00:05.000', ended_at: '2026-11-29 11:01:35.000', duration_ms: 90000, source_country: 'US', target_country: 'JM', call_class: 'nanp_international', ingested_at: '2026-11-29 12:00:00.000' },
+      { call_id: 'c7', source_number: '+12125550100', target_number: '+14165550123', started_at: '1999-12-31 23:59:59.999', ended_at: '2000-01-01 00:01:29.999', duration_ms: 90000, source_country: 'US', target_country: 'CA', call_class: 'cross_border', ingested_at: '2026-11-29 12:00:00.000' },
     ]);
   });
 
