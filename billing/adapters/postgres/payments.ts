@@ -119,9 +119,10 @@ export function createPaymentRepository(pool: Pool): PaymentRepository {
         [id, p.billId, subscriberId, p.amountCents, p.idempotencyKey, effect.bill.paidCents, effect.bill.status],
       );
       if (ins.rowCount === 0) {
-        // A concurrent request with this key committed first: answer as its replay.
+        // A concurrent request with this key committed first: answer as its replay
+        // (on this same connection: waiting for another could exhaust the pool).
         await client.query('ROLLBACK');
-        const again = await replay(pool, p);
+        const again = await replay(client, p);
         if (!again) throw new Error(`payment with idempotency key vanished after a conflict`);
         return again;
       }

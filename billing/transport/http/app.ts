@@ -8,12 +8,14 @@ import type { Clock } from '../../../core/clock.ts';
 import type { Config } from '../../../core/config.ts';
 import type { Logger } from '../../../core/log.ts';
 import type { Pool } from '../../../core/postgres/index.ts';
-import { createBillRepository, createSubscriberRepository, type Subscriber } from '../../adapters/postgres/index.ts';
+import { createBillRepository, createPaymentRepository, createSubscriberRepository, type RecordedPayment, type Subscriber } from '../../adapters/postgres/index.ts';
 import type { TokenVerifier } from '../../auth/index.ts';
 import { createBillReader } from '../../bills/index.ts';
+import { createPaymentService } from '../../payments/index.ts';
 import { createSubscriberService, type SubscriberRules } from '../../subscribers/index.ts';
 import { registerAuth } from './auth.ts';
 import { errorBody, errorHandler, sendError } from './errors.ts';
+import { registerPaymentRoutes } from './payment-routes.ts';
 import { registerRoutes, type ListBillCalls, type RunBilling } from './routes.ts';
 
 export interface BillingAppOptions {
@@ -28,6 +30,8 @@ export interface BillingAppOptions {
   listBillCalls?: ListBillCalls;
   /** Awaited before POST /v1/subscribers answers (admission publishes the new number). */
   onSubscriberCreated?: (s: Subscriber) => Promise<void>;
+  /** Awaited before POST /v1/payments answers, replays too (overdue publishes the payer's blocked state); must not throw. */
+  onPaymentRecorded?: (r: RecordedPayment) => Promise<void>;
   /** Plans accepted for new subscribers (default: the tariff file's plans). */
   subscriberRules?: SubscriberRules;
 }
@@ -71,5 +75,9 @@ export function buildBillingApp(opts: BillingAppOptions): FastifyInstance {
     runBilling: opts.runBilling,
     listBillCalls: opts.listBillCalls,
   });
+  registerPaymentRoutes(app, createPaymentService({
+    repo: createPaymentRepository(opts.pool), clock: opts.clock, log: opts.log,
+    ...(opts.onPaymentRecorded ? { onRecorded: opts.onPaymentRecorded } : {}),
+  }));
   return app;
 }

@@ -1,5 +1,5 @@
 /** The API's JSON shapes (camelCase, instants as RFC 3339 UTC, money in integer cents). */
-import type { Bill, BillLine, Subscriber } from '../../adapters/postgres/index.ts';
+import type { Bill, BillBalance, BillLine, CreditTransfer, Payment, RecordedPayment, Subscriber } from '../../adapters/postgres/index.ts';
 import type { BillWithLines } from '../../bills/index.ts';
 import { displayMinutes } from '../../domain/index.ts';
 
@@ -59,4 +59,21 @@ export function lineView(l: BillLine) {
 
 export function billView(b: BillWithLines) {
   return { ...billSummaryView(b), lines: b.lines.map(lineView) };
+}
+
+export function paymentView(p: Payment) {
+  return { id: p.id, billId: p.billId, amountCents: p.amountCents, idempotencyKey: p.idempotencyKey, createdAt: iso(p.createdAt) };
+}
+
+/** A bill's balance after a payment; negative when overpaid (credit waiting for the next bill). */
+export function billBalanceView(b: BillBalance) {
+  return { id: b.id, totalCents: b.totalCents, paidCents: b.paidCents, balanceCents: b.totalCents - b.paidCents, status: b.status };
+}
+
+export function recordedPaymentView(r: RecordedPayment) {
+  return { payment: paymentView(r.payment), bill: billBalanceView(r.bill), carriedForward: r.carried.map((c) => ({ billId: c.billId, amountCents: c.amountCents })) };
+}
+
+export function creditView(c: CreditTransfer) {
+  return { fromBillId: c.fromBillId, toBillId: c.toBillId, amountCents: c.amountCents, paymentId: c.paymentId, createdAt: iso(c.createdAt) };
 }
