@@ -88,7 +88,9 @@ export function createOverdueService(deps: OverdueServiceDeps): OverdueService {
 
   // Unknown until the first reconcile: what was published while this process was down.
   let dirty = true;
+  // Subscribers created after this instant are not known to be in Redis (null: none ever seen).
   let latestCreated: Date | null = null;
+  let publishedOnce = false;
   let sweepTimer: NodeJS.Timeout | undefined;
   let watchTimer: NodeJS.Timeout | undefined;
   let checking: Promise<WatchdogOutcome> | undefined;
@@ -133,13 +135,14 @@ export function createOverdueService(deps: OverdueServiceDeps): OverdueService {
 
   /** New subscribers written by other processes since the last look; runs inside the queue. */
   async function publishCreatedSince(): Promise<void> {
-    if (!publisher || latestCreated === null) return;
-    const { numbers, latest } = await repo.createdSince(new Date(latestCreated.getTime() - CREATED_OVERLAP_MS));
+    // Before the first full publication there is nothing to add to.
+    if (!publisher || !publishedOnce) return;
+    const { numbers, latest } = await repo.createdSince(latestCreated && new Date(latestCreated.getTime() - CREATED_OVERLAP_MS));
     if (numbers.length) {
       const added = await publisher.addSubscribers(numbers);
       if (added) log.info({ added }, 'published subscribers created elsewhere');
     }
-    if (latest && latest > latestCreated) latestCreated = latest;
+    if (latest && (!latestCreated || latest > latestCreated)) latestCreated = latest;
   }
 
   async function rebuildNow() {
@@ -149,6 +152,7 @@ export function createOverdueService(deps: OverdueServiceDeps): OverdueService {
     const ev = await repo.evaluate(deps.clock.now());
     const out = await publisher!.rebuild(subscriberPages(), ev.blocked);
     latestCreated = created;
+    publishedOnce = true;
     log.info({ ...out, ms: Math.round(performance.now() - t0) }, 'admission state rebuilt in redis');
     return out;
   }
@@ -161,6 +165,7 @@ export function createOverdueService(deps: OverdueServiceDeps): OverdueService {
     const ev = await repo.evaluate(deps.clock.now());
     const blocked = await publisher!.sync('blocked', ev.blocked);
     latestCreated = created;
+    publishedOnce = true;
     log.info({ subs, blocked, ms: Math.round(performance.now() - t0) }, 'admission state reconciled with redis');
   }
 
