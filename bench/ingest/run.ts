@@ -175,8 +175,8 @@ export async function main(argv: string[]): Promise<void> {
   const quick = values.quick!;
   const plan: Plan = {
     quick,
-    batchedCalls: Number(values.calls ?? (quick ? 300_000 : 4_000_000)),
-    unaryCalls: Number(values['unary-calls'] ?? (quick ? 100_000 : 1_000_000)),
+    batchedCalls: Number(values.calls ?? (quick ? 200_000 : 4_000_000)),
+    unaryCalls: Number(values['unary-calls'] ?? (quick ? 60_000 : 1_000_000)),
     batchLoaders: Number(values['batch-loaders']),
     unaryLoaders: Number(values['unary-loaders']),
     streams: Number(values.streams),
