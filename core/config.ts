@@ -119,7 +119,7 @@ export const KEYS = {
   billingSchedule: key('BILLING_SCHEDULE', '0 * * * *', 'node-cron expression for the billing run (hourly covers every zone\'s local midnight); `off` disables the schedule.', cronOrOff),
 
   // --- ingest: dedup window and graceful shutdown ---
-  ingestDedupWindowDays: key('INGEST_DEDUP_WINDOW_DAYS', '62', 'Calls that started within this many days are deduplicated through an in-memory filter (≈2.5 bytes per call); older resends are looked up in ClickHouse, which is exact but slower.', int(0, 3660)),
+  ingestDedupWindowDays: key('INGEST_DEDUP_WINDOW_DAYS', '62', 'Calls that started within this many days are deduplicated through an in-memory filter (2.5–5 bytes per call, loaded at start-up); older resends are looked up in ClickHouse, which is exact but slower.', int(0, 3660)),
   ingestShutdownGraceMs: key('INGEST_SHUTDOWN_GRACE_MS', '10000', 'On SIGTERM, how long open streams may keep sending before they are answered UNAVAILABLE (what they sent is made durable first; the switch resends and duplicates are dropped).', int(0, 600_000)),
 
   // --- admission: CanPlaceCall answered from an in-process replica of the Redis state ---

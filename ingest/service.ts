@@ -12,7 +12,7 @@ import { warmUpNumbers } from '../core/numbers/index.ts';
 import { createClickHouseCallStore, type CallStore } from './adapters/clickhouse.ts';
 import { GroupCommit, type Waiter } from './batcher.ts';
 import { validateEvent, type CallEndEvent, type Limits, type Rejection } from './domain/event.ts';
-import { SeenIds } from './domain/seen-ids.ts';
+import { SeenIds, SeenIdsLoader } from './domain/seen-ids.ts';
 import { callLine, dateTime64Field, rejectionLine } from './domain/tsv.ts';
 import { createIngestMetrics, reasonLabel, type IngestMetrics } from './metrics.ts';
 
@@ -153,7 +153,9 @@ class Service implements IngestService {
     const at = this.deps.clock.now();
     const t0 = performance.now();
     try {
-      const n = await store.scanIdsSince(seen.windowStart(at), (id, startMs) => seen.add(id, startMs));
+      const loader = new SeenIdsLoader(seen);
+      await store.scanIdsSince(seen.windowStart(at), (chunk) => loader.push(chunk));
+      const n = loader.count;
       seen.startCovering(at);
       this.metrics.seenFilterBytes.set(seen.bytes());
       this.deps.log.info({ ids: n, ms: Math.round(performance.now() - t0), filterBytes: seen.bytes() }, 'dedup filter loaded');

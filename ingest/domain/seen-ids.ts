@@ -12,7 +12,7 @@
  *
  * Resends carry the same start, so the day of start picks the filter, and
  * days older than the window are dropped (memory stays proportional to the
- * calls of the window, ≈2.5 bytes per call). Calls that start before the
+ * calls of the window, 2.5–5 bytes per call). Calls that start before the
  * window are answered 'unknown' and always looked up in ClickHouse.
  *
  * A false "maybe" costs one lookup; a false "absent" would store a duplicate,
@@ -25,18 +25,51 @@ const BITS_PER_ID = 20;
 const HASHES = 10; // with 20 bits per id: false-positive rate ≈ 9e-5 per filter
 const FIRST_CAPACITY = 1 << 16;
 
-/** Two independent 32-bit hashes of one string (FNV-1a, then murmur3's finaliser). */
-function hashes(s: string, out: Uint32Array): void {
-  let a = 0x811c9dc5;
-  let b = 0x2545f491;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x5bd1e995);
-    b ^= b >>> 15;
+/**
+ * Two independent 32-bit hashes of an id's UTF-8 bytes (FNV-1a-style
+ * mixing, then murmur3's finaliser). Bytes, not UTF-16 units, so ids read
+ * back from ClickHouse can be hashed straight from the result buffer.
+ */
+const HASH_A = 0x811c9dc5;
+const HASH_B = 0x2545f491;
+
+class Hasher {
+  a = HASH_A;
+  b = HASH_B;
+
+  reset(): void {
+    this.a = HASH_A;
+    this.b = HASH_B;
   }
+
+  byte(c: number): void {
+    this.a = Math.imul(this.a ^ c, 0x01000193);
+    this.b = Math.imul(this.b ^ c, 0x5bd1e995);
+  }
+
+  string(s: string): void {
+    for (let i = 0; i < s.length; i++) {
+      let c = s.charCodeAt(i);
+      if (c < 0x80) { this.byte(c); continue; }
+      if (c >= 0xd800 && c < 0xdc00 && i + 1 < s.length) {
+        const d = s.charCodeAt(i + 1);
+        if (d >= 0xdc00 && d < 0xe000) { c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00); i++; }
+      }
+      if (c >= 0xd800 && c < 0xe000) c = 0xfffd; // a lone surrogate is stored as U+FFFD
+      if (c < 0x800) { this.byte(0xc0 | (c >> 6)); this.byte(0x80 | (c & 63)); }
+      else if (c < 0x10000) { this.byte(0xe0 | (c >> 12)); this.byte(0x80 | ((c >> 6) & 63)); this.byte(0x80 | (c & 63)); }
+      else { this.byte(0xf0 | (c >> 18)); this.byte(0x80 | ((c >> 12) & 63)); this.byte(0x80 | ((c >> 6) & 63)); this.byte(0x80 | (c & 63)); }
+    }
+  }
+
+  finish(out: Uint32Array): void {
+    finish(this.a, this.b, out);
+  }
+}
+
+function finish(a: number, b: number, out: Uint32Array): void {
   out[0] = fmix(a);
-  out[1] = fmix(b) | 1; // odd, so the probe sequence visits distinct bits
+  out[1] = fmix(b ^ 0x9e3779b9) | 1; // odd, so the probe sequence visits distinct bits
 }
 
 function fmix(h: number): number {
@@ -86,6 +119,7 @@ export class SeenIds {
   /** Earliest day whose ids are all known here; earlier days answer 'unknown'. */
   private coveredFrom: number;
   private readonly h = new Uint32Array(2);
+  private readonly hasher = new Hasher();
 
   /** Until `startCovering` (ids of the window loaded from storage), every answer is 'unknown'. */
   constructor(private readonly windowDays: number) {
@@ -103,14 +137,21 @@ export class SeenIds {
   }
 
   add(callId: string, startMs: number): void {
+    this.hasher.reset();
+    this.hasher.string(callId);
+    this.hasher.finish(this.h);
+    this.addHashed(this.h, startMs);
+  }
+
+  /** For the loader: the id's hashes are already in `h`. */
+  addHashed(h: Uint32Array, startMs: number): void {
     const day = Math.floor(startMs / DAY_MS);
     if (day < this.coveredFrom && this.coveredFrom !== Infinity) return; // answered 'unknown' anyway
     let chain = this.days.get(day);
     if (!chain) this.days.set(day, (chain = [new Bloom(FIRST_CAPACITY)]));
     let last = chain[chain.length - 1]!;
     if (last.count >= last.capacity) chain.push((last = new Bloom(last.capacity * 2)));
-    hashes(callId, this.h);
-    last.add(this.h);
+    last.add(h);
   }
 
   check(callId: string, startMs: number): Seen {
@@ -118,7 +159,9 @@ export class SeenIds {
     if (day < this.coveredFrom) return 'unknown';
     const chain = this.days.get(day);
     if (!chain) return 'absent';
-    hashes(callId, this.h);
+    this.hasher.reset();
+    this.hasher.string(callId);
+    this.hasher.finish(this.h);
     for (let i = 0; i < chain.length; i++) if (chain[i]!.has(this.h)) return 'maybe';
     return 'absent';
   }
@@ -135,5 +178,62 @@ export class SeenIds {
     let n = 0;
     for (const chain of this.days.values()) for (const b of chain) n += b.words.byteLength;
     return n;
+  }
+}
+
+const TAB = 9;
+const NL = 10;
+const BACKSLASH = 92;
+/** TabSeparated escapes: the byte after a backslash -> the byte it stands for. */
+const UNESCAPE = new Uint8Array(256).map((_, i) => i);
+UNESCAPE[0x74] = 9; UNESCAPE[0x6e] = 10; UNESCAPE[0x72] = 13; UNESCAPE[0x30] = 0; UNESCAPE[0x62] = 8; UNESCAPE[0x66] = 12;
+
+/**
+ * Feeds `call_id<TAB>epoch_millis<LF>` TabSeparated bytes (a warm-up scan
+ * of stored calls, in chunks of any size) into a SeenIds without making a
+ * string per id: hashing the bytes straight from the result buffer keeps a
+ * warm-up of millions of ids to about a second and a few MB.
+ */
+export class SeenIdsLoader {
+  private readonly h = new Uint32Array(2);
+  // Parser state carried across chunks; the loop works on locals (this is the hot loop of a warm-up).
+  private a = HASH_A;
+  private b = HASH_B;
+  private inNumber = false;
+  private escaped = false;
+  private num = 0;
+  count = 0;
+
+  constructor(private readonly seen: SeenIds) {}
+
+  push(buf: Uint8Array): void {
+    let { a, b, inNumber, escaped, num, count } = this;
+    const n = buf.length;
+    for (let i = 0; i < n; i++) {
+      const c = buf[i]!;
+      if (inNumber) {
+        if (c === NL) {
+          this.seen.addHashed(this.h, num);
+          count++;
+          inNumber = false;
+          num = 0;
+          a = HASH_A;
+          b = HASH_B;
+        } else {
+          num = num * 10 + (c - 48);
+        }
+      } else if (c === TAB && !escaped) {
+        finish(a, b, this.h);
+        inNumber = true;
+      } else if (c === BACKSLASH && !escaped) {
+        escaped = true;
+      } else {
+        const v = escaped ? UNESCAPE[c]! : c;
+        escaped = false;
+        a = Math.imul(a ^ v, 0x01000193);
+        b = Math.imul(b ^ v, 0x5bd1e995);
+      }
+    }
+    Object.assign(this, { a, b, inNumber, escaped, num, count });
   }
 }

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { millisToTimestamp } from '../../core/grpc/proto.ts';
 import { validateEvent, rawTimestamp, type CallEndEvent } from '../domain/event.ts';
 import { BufferPool, LineBuffer } from '../domain/line-buffer.ts';
-import { SeenIds } from '../domain/seen-ids.ts';
+import { SeenIds, SeenIdsLoader } from '../domain/seen-ids.ts';
 import { callLine, dateTime64Field, escapeTsv, formatDateTime64, rejectionLine } from '../domain/tsv.ts';
 
 const NOW = Date.parse('2026-11-29T12:00:00Z');
@@ -124,6 +124,23 @@ describe('SeenIds', () => {
     for (let i = 300_000; i < 400_000; i++) if (seen.check(`call-${i}`, NOW) === 'maybe') maybe++;
     expect(maybe).toBeLessThan(100);
     for (let i = 0; i < 300_000; i += 997) expect(seen.check(`call-${i}`, NOW)).toBe('maybe');
+  });
+
+  it('loads ids from TabSeparated bytes split anywhere, hashing them exactly like add()', () => {
+    fc.assert(fc.property(
+      fc.array(fc.tuple(fc.string({ unit: 'binary', minLength: 1, maxLength: 30 }), fc.integer({ min: NOW - 20 * DAY, max: NOW })), { minLength: 1, maxLength: 40 }),
+      fc.array(fc.nat(), { maxLength: 6 }),
+      (ids, cuts) => {
+        const seen = new SeenIds(30);
+        const loader = new SeenIdsLoader(seen);
+        const bytes = Buffer.from(ids.map(([id, at]) => `${escapeTsv(id)}\t${at}\n`).join(''), 'utf8');
+        const at = [0, ...cuts.map((c) => c % (bytes.length + 1)).sort((a, b) => a - b), bytes.length];
+        for (let i = 1; i < at.length; i++) loader.push(bytes.subarray(at[i - 1], at[i]));
+        seen.startCovering(NOW);
+        expect(loader.count).toBe(ids.length);
+        for (const [id, t] of ids) expect(seen.check(id, t)).toBe('maybe');
+      },
+    ));
   });
 
   it('answers unknown for days before the window and forgets days that leave it', () => {
