@@ -236,6 +236,33 @@ describe('RecordCall (unary)', () => {
   });
 });
 
+describe('failures', () => {
+  it('answers UNAVAILABLE when the write fails, and stores the resend once the table is back', async () => {
+    const ctx = await start();
+    const calls = ctx.ch.table('calls');
+    const away = ctx.ch.table('calls_away');
+    await ctx.ch.client.command({ query: `RENAME TABLE ${calls} TO ${away}` });
+    const err = await recordCalls(ctx.client, [call('w1', T), call('w2', T)]).then(() => undefined, (e: grpc.ServiceError) => e);
+    expect(err?.code).toBe(grpc.status.UNAVAILABLE);
+    expect(err?.details).toBe('storing calls failed; nothing of this request is acknowledged, resend it');
+    expect(await metric(ctx, 'phonebill_ingest_flush_failures_total')).toBe(1);
+    await ctx.ch.client.command({ query: `RENAME TABLE ${away} TO ${calls}` });
+    expect(await recordCalls(ctx.client, [call('w1', T), call('w2', T)])).toMatchObject({ accepted: '2', duplicates: '0' });
+    expect(await counts(ctx.ch)).toEqual({ n: 2, u: 2 });
+  });
+
+  it('keeps serving after a client cancels its stream; what the server had read is still stored', async () => {
+    const ctx = await start({ INGEST_FLUSH_INTERVAL_MS: '300' });
+    const s = openBatchStream(ctx.client);
+    await s.write([call('x1', T)]);
+    await expect.poll(() => ctx.ingest.service.metrics.pendingBytes.get().then((g) => g.values[0]?.value ?? 0)).toBeGreaterThan(0);
+    s.stream.cancel();
+    expect(((await s.response.then(() => undefined, (e: grpc.ServiceError) => e)) as grpc.ServiceError).code).toBe(grpc.status.CANCELLED);
+    expect(await recordCalls(ctx.client, [call('x2', T)])).toMatchObject({ accepted: '1' });
+    await expect.poll(() => ids(ctx.ch)).toEqual(['x1', 'x2']);
+  });
+});
+
 describe('graceful stop', () => {
   it('answers a stream that ends within the grace period normally, and one that does not UNAVAILABLE, both durable', async () => {
     const ctx = await start({ INGEST_SHUTDOWN_GRACE_MS: '1000', INGEST_FLUSH_INTERVAL_MS: '5000' });
