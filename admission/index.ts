@@ -5,7 +5,7 @@ export {
   decide, isInvalid, DECISIONS, OVERDUE_EXEMPT_TARGETS, CallerState,
   type Decision, type DecisionResult, type InvalidNumber, type DecisionPolicy, type Reason, type Rule, type CallerLookup,
 } from './domain/decide.ts';
-export { NumberSet, NumberSetBuilder, numberKey } from './replica/number-set.ts';
+export { NumberTable, NumberTableBuilder, numberKey, SUBSCRIBER, BLOCKED, type Flag } from './replica/number-table.ts';
 export { Replica, parseChange, type Change } from './replica/replica.ts';
 export { startReplicaSync, type ReplicaSync, type ReplicaStatus, type StateSource } from './replica/sync.ts';
 export { createRedisStateSource } from './adapters/redis-state.ts';

@@ -9,7 +9,7 @@
 import { runInNewContext } from 'node:vm';
 import v8 from 'node:v8';
 import { CallerState } from '../domain/decide.ts';
-import { NumberSetBuilder } from './number-set.ts';
+import { BLOCKED, NumberTableBuilder, SUBSCRIBER } from './number-table.ts';
 import { Replica } from './replica.ts';
 
 export interface ReplicaMemoryReport {
@@ -17,7 +17,7 @@ export interface ReplicaMemoryReport {
   blocked: number;
   /** (heapUsed + arrayBuffers) growth per subscriber, blocked set included. */
   bytesPerSubscriber: number;
-  /** The typed arrays alone, per subscriber (what Replica.bytes() counts). */
+  /** The hash slots alone, per subscriber (what Replica.bytes() counts). */
   arrayBytesPerSubscriber: number;
   heapDeltaBytes: number;
   arrayBuffersDeltaBytes: number;
@@ -59,22 +59,23 @@ export function measureReplicaMemory(n: number, opts: { blockedShare?: number; v
   gc();
   const m0 = process.memoryUsage();
   const t0 = performance.now();
-  const subs = new NumberSetBuilder();
-  const blocked = new NumberSetBuilder();
+  const b = new NumberTableBuilder();
   const every = Math.max(1, Math.round(1 / blockedShare));
+  // Spread over every area code alike (every `every`-th number of each one).
+  const isBlocked = (i: number) => Math.floor(i / NPA_COUNT) % every === 0;
   for (let start = 0; start < n; start += BATCH) {
     const end = Math.min(n, start + BATCH);
     if (viaStrings) {
       const batch: string[] = [];
       for (let i = start; i < end; i++) batch.push(`+1${subscriberKey(i)}`);
-      for (const s of batch) subs.add(s);
-      for (let i = 0; i < batch.length; i += every) blocked.add(batch[i]!);
+      for (const s of batch) b.add(s, SUBSCRIBER);
+      for (let i = start; i < end; i++) if (isBlocked(i)) b.add(batch[i - start]!, BLOCKED);
     } else {
-      for (let i = start; i < end; i++) subs.addKey(subscriberKey(i));
-      for (let i = start; i < end; i += every) blocked.addKey(subscriberKey(i));
+      for (let i = start; i < end; i++) b.addKey(subscriberKey(i), SUBSCRIBER);
+      for (let i = start; i < end; i++) if (isBlocked(i)) b.addKey(subscriberKey(i), BLOCKED);
     }
   }
-  const replica = new Replica(subs.build(), blocked.build(), 'memory');
+  const replica = new Replica(b.build(), 'memory');
   const buildMs = performance.now() - t0;
   gc();
   gc();
@@ -93,10 +94,10 @@ export function measureReplicaMemory(n: number, opts: { blockedShare?: number; v
 
   const heap = m1.heapUsed - m0.heapUsed;
   const ab = m1.arrayBuffers - m0.arrayBuffers;
-  const size = replica.subs.size;
+  const size = replica.subscribers;
   return {
     subscribers: size,
-    blocked: replica.blocked.size,
+    blocked: replica.blocked,
     bytesPerSubscriber: (heap + ab) / size,
     arrayBytesPerSubscriber: replica.bytes() / size,
     heapDeltaBytes: heap,

@@ -4,8 +4,8 @@
  * messages of core/redis/layout.ts.
  */
 import type { ChangeOp } from '../../core/redis/layout.ts';
-import { CallerState, type CallerLookup } from '../domain/decide.ts';
-import { NumberSet, numberKey } from './number-set.ts';
+import type { CallerLookup } from '../domain/decide.ts';
+import { BLOCKED, NumberTable, numberKey, SUBSCRIBER } from './number-table.ts';
 
 export type Change = { op: ChangeOp; number: string } | { op: 'resync'; epoch: string };
 
@@ -23,50 +23,31 @@ export function parseChange(message: string): Change | undefined {
 }
 
 export class Replica {
-  /**
-   * The hot path's lookup: the number is parsed once and looked up in both
-   * sets by key. A bound arrow so `decide` can take it as a plain function.
-   */
+  /** The hot path's lookup, bound so `decide` can take it as a plain function. */
   readonly lookup: CallerLookup;
 
-  constructor(readonly subs: NumberSet, readonly blocked: NumberSet, readonly epoch: string) {
-    this.lookup = (e164) => {
-      // The two parts as small integers (nothing boxed); anything but "+1" and ten digits is nobody.
-      if (e164.length !== 12 || e164.charCodeAt(0) !== 43 || e164.charCodeAt(1) !== 49) return CallerState.Unknown;
-      let npa = 0;
-      let line = 0;
-      for (let i = 2; i < 12; i++) {
-        const d = e164.charCodeAt(i) - 48;
-        if (d < 0 || d > 9) return CallerState.Unknown;
-        if (i < 5) npa = npa * 10 + d;
-        else line = line * 10 + d;
-      }
-      if (!subs.hasParts(npa, line)) return CallerState.Unknown;
-      return blocked.hasParts(npa, line) ? CallerState.Blocked : CallerState.Active;
-    };
+  constructor(readonly table: NumberTable, readonly epoch: string) {
+    this.lookup = (e164) => table.state(e164);
   }
 
   static empty(epoch = ''): Replica {
-    return new Replica(NumberSet.empty(), NumberSet.empty(), epoch);
+    return new Replica(new NumberTable(), epoch);
   }
 
-  /** Applies one number change; true when it changed the state. */
+  get subscribers(): number { return this.table.subscribers; }
+  get blocked(): number { return this.table.blocked; }
+
+  /** Applies one number change in place; true when it changed the state. */
   apply(c: { op: ChangeOp; number: string }): boolean {
     switch (c.op) {
-      case 'sub+': return this.subs.add(c.number);
-      case 'sub-': return this.subs.delete(c.number);
-      case 'block': return this.blocked.add(c.number);
-      case 'unblock': return this.blocked.delete(c.number);
+      case 'sub+': return this.table.set(c.number, SUBSCRIBER, true);
+      case 'sub-': return this.table.set(c.number, SUBSCRIBER, false);
+      case 'block': return this.table.set(c.number, BLOCKED, true);
+      case 'unblock': return this.table.set(c.number, BLOCKED, false);
     }
   }
 
-  /** Merges pending changes into the sorted arrays (bounded work; see NumberSet). */
-  compact(): void {
-    this.subs.compact();
-    this.blocked.compact();
-  }
-
   bytes(): number {
-    return this.subs.bytes() + this.blocked.bytes();
+    return this.table.bytes();
   }
 }

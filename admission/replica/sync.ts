@@ -21,7 +21,7 @@
 import type { Clock } from '../../core/clock.ts';
 import type { Logger } from '../../core/log.ts';
 import { throttled } from '../throttle.ts';
-import { NumberSetBuilder } from './number-set.ts';
+import { BLOCKED, NumberTableBuilder, SUBSCRIBER } from './number-table.ts';
 import { parseChange, Replica, type Change } from './replica.ts';
 
 /** The Redis side, as the sync needs it (admission/adapters/redis-state.ts). */
@@ -161,10 +161,9 @@ export function startReplicaSync(o: ReplicaSyncOptions): ReplicaSync {
     }
     replay = [];
     try {
-      const subs = new NumberSetBuilder();
-      const blocked = new NumberSetBuilder();
-      await source.readSet('subs', (m) => { for (const n of m) subs.add(n); });
-      await source.readSet('blocked', (m) => { for (const n of m) blocked.add(n); });
+      const b = new NumberTableBuilder();
+      await source.readSet('subs', (m) => { for (const n of m) b.add(n, SUBSCRIBER); });
+      await source.readSet('blocked', (m) => { for (const n of m) b.add(n, BLOCKED); });
       const after = await source.readEpoch();
       if (after !== epoch) {
         // Republished (or lost) while we read: this snapshot may mix two states.
@@ -172,9 +171,8 @@ export function startReplicaSync(o: ReplicaSyncOptions): ReplicaSync {
         loadWanted = true;
         return;
       }
-      const malformed = subs.malformed + blocked.malformed;
-      if (malformed > 0) log.warn({ malformed }, 'admission: skipped set members that are not +1NPANXXXXXX');
-      const next = new Replica(subs.build(), blocked.build(), epoch);
+      if (b.malformed > 0) log.warn({ malformed: b.malformed }, 'admission: skipped set members that are not +1NPANXXXXXX');
+      const next = new Replica(b.build(), epoch);
       for (const c of replay) if (c.op !== 'resync') next.apply(c);
       current = next;
     } finally {
@@ -185,7 +183,7 @@ export function startReplicaSync(o: ReplicaSyncOptions): ReplicaSync {
     lastLoadMs = performance.now() - t0;
     confirmedAt = clock.now();
     inSync = linkUp;
-    log.info({ why, epoch, subscribers: current.subs.size, blocked: current.blocked.size, ms: Math.round(lastLoadMs), bytes: current.bytes() }, 'admission: replica loaded from Redis');
+    log.info({ why, epoch, subscribers: current.subscribers, blocked: current.blocked, ms: Math.round(lastLoadMs), bytes: current.bytes() }, 'admission: replica loaded from Redis');
     if (loads === 1) {
       resolveFirst();
       o.onFirstLoad?.();
@@ -197,7 +195,6 @@ export function startReplicaSync(o: ReplicaSyncOptions): ReplicaSync {
     if (checking || stopped) return;
     checking = true;
     try {
-      current?.compact();
       let epoch: string | null;
       try {
         [epoch] = await Promise.all([source.readEpoch(), source.pingSubscriber()]);
@@ -255,8 +252,8 @@ export function startReplicaSync(o: ReplicaSyncOptions): ReplicaSync {
         epoch: r?.epoch ?? null,
         redisEpoch,
         subscribedLink: linkUp,
-        subscribers: r?.subs.size ?? 0,
-        blocked: r?.blocked.size ?? 0,
+        subscribers: r?.subscribers ?? 0,
+        blocked: r?.blocked ?? 0,
         bytes: r?.bytes() ?? 0,
         loads,
         lastLoadMs,

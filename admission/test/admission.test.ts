@@ -145,7 +145,7 @@ describe('propagation of changes', () => {
     expect(p(0.99)).toBeLessThan(100);
   });
 
-  it('applies a burst of 6,000 changes exactly (pending changes merged on the way)', async () => {
+  it('applies a burst of 6,000 changes exactly (hash partitions grow on the way)', async () => {
     const { prefix, adm, client } = await start({}, { subs: [ACTIVE], epoch: 'e1' });
     const numbers = Array.from({ length: 5000 }, (_, i) => `+1${['212', '416', '604', '305'][i % 4]}555${String(i).padStart(4, '0')}`);
     const p = redis.pipeline();
