@@ -1,5 +1,6 @@
 /** Subscriber bulk import (CSV) and the `phonebill subscribers` / `phonebill token` commands, end to end. */
 import { execFile } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -148,8 +149,25 @@ describe('phonebill token', () => {
     expect(await vo.verify(op.stdout.trim())).toEqual({ role: 'operator' });
   });
 
-  it('refuses without JWT_SECRET, without a role, or with a subscriber id that is not a UUID', async () => {
-    expect(await cli(['token', '--operator'], {})).toEqual({ code: 2, stdout: '', stderr: 'phonebill token: JWT_SECRET is not set; development tokens are signed with it (production tokens come from your identity provider)\n' });
+  it('with no key source configured, signs with the development secret kept in the data folder', async () => {
+    const dataDir = tempDir('phonebill-devsecret-');
+    const first = await cli(['token', '--operator'], { PHONEBILL_DATA_DIR: dataDir });
+    expect([first.code, first.stderr]).toEqual([0, '']);
+    const devSecret = fs.readFileSync(path.join(dataDir, 'dev-jwt-secret'), 'utf8').trim();
+    expect(devSecret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect((fs.statSync(path.join(dataDir, 'dev-jwt-secret')).mode & 0o777).toString(8)).toBe('600');
+    const v = createTokenVerifier({ secret: devSecret, issuer: 'phonebill', audience: 'phonebill-api', clock: fixedClock(Date.now()) });
+    expect(await v.verify(first.stdout.trim())).toEqual({ role: 'operator' });
+    // The same secret the next time (npm start and the CLI agree on it).
+    const second = await cli(['token', '--operator'], { PHONEBILL_DATA_DIR: dataDir });
+    expect(await v.verify(second.stdout.trim())).toEqual({ role: 'operator' });
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('refuses when production keys are configured, without a role, or with a subscriber id that is not a UUID', async () => {
+    const { publicKey } = generateKeyPairSync('ed25519');
+    const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    expect(await cli(['token', '--operator'], { JWT_PUBLIC_KEY: pem })).toEqual({ code: 2, stdout: '', stderr: 'phonebill token: JWT_SECRET is not set; development tokens are signed with it (production tokens come from your identity provider)\n' });
     const none = await cli(['token'], { JWT_SECRET: secret });
     expect([none.code, none.stderr.split('\n')[0]]).toEqual([2, 'phonebill token: choose exactly one of --operator, --subscriber ID, --payments']);
     const bad = await cli(['token', '--subscriber', '42'], { JWT_SECRET: secret });
