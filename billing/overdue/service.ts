@@ -35,7 +35,7 @@ export const PUBLISH_WAIT_MS = 2000;
 /** Subscribers are read from PostgreSQL this many at a time for a rebuild. */
 const PAGE = 50_000;
 /** The sweep re-reads subscribers created this long before the last one it saw (transactions commit after created_at). */
-const CREATED_OVERLAP_MS = 5 * 60_000;
+const CREATED_OVERLAP_MS = 60_000;
 
 export type OverdueConfig = Pick<Config, 'redisKeyPrefix' | 'overdueSweepSeconds' | 'redisRebuildCheckSeconds'>;
 
@@ -88,9 +88,11 @@ export function createOverdueService(deps: OverdueServiceDeps): OverdueService {
 
   // Unknown until the first reconcile: what was published while this process was down.
   let dirty = true;
-  // Subscribers created after this instant are not known to be in Redis (null: none ever seen).
-  let latestCreated: Date | null = null;
-  let publishedOnce = false;
+  // Subscribers created after this instant (PostgreSQL's clock) may be missing
+  // from Redis; null until the first full publication.
+  let createdAfter: Date | null = null;
+  /** Numbers created after createdAfter already published, with their creation time. */
+  const recent = new Map<string, number>();
   let sweepTimer: NodeJS.Timeout | undefined;
   let watchTimer: NodeJS.Timeout | undefined;
   let checking: Promise<WatchdogOutcome> | undefined;
@@ -133,26 +135,36 @@ export function createOverdueService(deps: OverdueServiceDeps): OverdueService {
     return all;
   }
 
-  /** New subscribers written by other processes since the last look; runs inside the queue. */
+  /**
+   * New subscribers written by other processes since the last look; runs
+   * inside the queue. created_at is the inserting transaction's start, and
+   * the transaction may commit later: each look re-reads from CREATED_OVERLAP_MS
+   * before the previous look (by PostgreSQL's clock) and skips the numbers it
+   * already published from that window.
+   */
   async function publishCreatedSince(): Promise<void> {
     // Before the first full publication there is nothing to add to.
-    if (!publisher || !publishedOnce) return;
-    const { numbers, latest } = await repo.createdSince(latestCreated && new Date(latestCreated.getTime() - CREATED_OVERLAP_MS));
-    if (numbers.length) {
-      const added = await publisher.addSubscribers(numbers);
+    if (!publisher || createdAfter === null) return;
+    const lookedAt = await repo.dbNow();
+    const rows = await repo.createdSince(createdAfter);
+    const fresh = rows.filter((r) => !recent.has(r.phoneNumber)).map((r) => r.phoneNumber);
+    if (fresh.length) {
+      const added = await publisher.addSubscribers(fresh);
       if (added) log.info({ added }, 'published subscribers created elsewhere');
     }
-    if (latest && (!latestCreated || latest > latestCreated)) latestCreated = latest;
+    createdAfter = new Date(lookedAt.getTime() - CREATED_OVERLAP_MS);
+    for (const r of rows) recent.set(r.phoneNumber, r.createdAt.getTime());
+    for (const [n, t] of recent) if (t <= createdAfter.getTime()) recent.delete(n);
   }
 
   async function rebuildNow() {
     dirty = false;
     const t0 = performance.now();
-    const created = await repo.latestCreatedAt();
+    const startedAt = await repo.dbNow();
     const ev = await repo.evaluate(deps.clock.now());
     const out = await publisher!.rebuild(subscriberPages(), ev.blocked);
-    latestCreated = created;
-    publishedOnce = true;
+    createdAfter = new Date(startedAt.getTime() - CREATED_OVERLAP_MS);
+    recent.clear();
     log.info({ ...out, ms: Math.round(performance.now() - t0) }, 'admission state rebuilt in redis');
     return out;
   }
@@ -160,12 +172,12 @@ export function createOverdueService(deps: OverdueServiceDeps): OverdueService {
   async function reconcileNow() {
     dirty = false;
     const t0 = performance.now();
-    const created = await repo.latestCreatedAt();
+    const startedAt = await repo.dbNow();
     const subs = await publisher!.sync('subs', await allSubscribers());
     const ev = await repo.evaluate(deps.clock.now());
     const blocked = await publisher!.sync('blocked', ev.blocked);
-    latestCreated = created;
-    publishedOnce = true;
+    createdAfter = new Date(startedAt.getTime() - CREATED_OVERLAP_MS);
+    recent.clear();
     log.info({ subs, blocked, ms: Math.round(performance.now() - t0) }, 'admission state reconciled with redis');
   }
 
@@ -200,6 +212,7 @@ export function createOverdueService(deps: OverdueServiceDeps): OverdueService {
   const evaluateAndPublish = (asOfMs?: number): Promise<EvaluationSummary> => serial(async () => {
     const t0 = performance.now();
     const ev = await repo.evaluate(asOfMs ?? deps.clock.now());
+    const t1 = performance.now();
     let published: EvaluationSummary['published'] = 'deferred';
     if (publisher && ready()) {
       try {
@@ -216,7 +229,7 @@ export function createOverdueService(deps: OverdueServiceDeps): OverdueService {
     const summary: EvaluationSummary = {
       asOf: new Date(ev.asOfMs).toISOString(), blocked: ev.blocked.length, statusChanges: ev.statusChanges, creditMoves: ev.creditMoves, published,
     };
-    log.info({ ...summary, ms: Math.round(performance.now() - t0) }, 'overdue state evaluated');
+    log.info({ ...summary, evaluateMs: Math.round(t1 - t0), publishMs: Math.round(performance.now() - t1) }, 'overdue state evaluated');
     return summary;
   });
 

@@ -4,10 +4,11 @@
  * unsettled bills (the partial index bills_unsettled_due) and overpaid ones
  * (bills_credit), never the whole bill history.
  *
- * Lock order: every writer of bills locks a subscriber's bills in
- * (subscriber_id, period_index) order (payments lock one subscriber's in
- * period order), so evaluations and payments never deadlock each other; a
- * deadlock or serialization failure from elsewhere is retried.
+ * Locks: moving credit locks the subscribers' bills in (subscriber_id,
+ * period_index) order, as a payment locks its subscriber's bills in period
+ * order, so the two never deadlock; status updates skip rows a payment holds
+ * (the payment sets those itself) and never wait. A deadlock or serialization
+ * failure from elsewhere is retried.
  */
 import type { Pool, PoolClient } from '../../../core/postgres/index.ts';
 import { mapPgError } from './errors.ts';
@@ -43,21 +44,26 @@ export interface SubscriberAdmissionState {
   blocked: boolean;
 }
 
-// Moves the credit of overpaid bills to the same subscriber's later bills that
-// still owe, oldest first, for every subscriber with such a pair. Credit and
-// debts are laid end to end per subscriber (running sums) and matched where
-// the intervals overlap; a move only ever goes forward (d after s). Rows are
-// locked first, in the global lock order, and every value comes from the
-// locked rows.
+// Subscribers with an overpaid bill and a later bill that still owes: few (the
+// partial index bills_credit), and asked for first so that the statement
+// below locks and reads only their bills.
+const CREDIT_HOLDERS = `
+SELECT DISTINCT c.subscriber_id
+  FROM bills c
+ WHERE c.paid_cents > c.total_cents
+   AND EXISTS (SELECT 1 FROM bills d WHERE d.subscriber_id = c.subscriber_id
+                  AND d.period_index > c.period_index AND d.paid_cents < d.total_cents)`;
+
+// Moves those subscribers' credit to their later bills that still owe, oldest
+// first. Credit and debts are laid end to end per subscriber (running sums)
+// and matched where the intervals overlap; a move only ever goes forward (d
+// after s). Rows are locked first, in the global lock order, and every value
+// comes from the locked rows.
 const CARRY_CREDIT = `
 WITH locked AS (
   SELECT b.id, b.subscriber_id, b.period_index, b.total_cents, b.paid_cents
     FROM bills b
-   WHERE b.subscriber_id IN (
-         SELECT c.subscriber_id FROM bills c
-          WHERE c.paid_cents > c.total_cents
-            AND EXISTS (SELECT 1 FROM bills d WHERE d.subscriber_id = c.subscriber_id
-                           AND d.period_index > c.period_index AND d.paid_cents < d.total_cents))
+   WHERE b.subscriber_id = ANY($1::uuid[])
    ORDER BY b.subscriber_id, b.period_index
      FOR UPDATE
 ),
@@ -95,15 +101,22 @@ SELECT (SELECT count(*) FROM moves)::int AS moves`;
 
 const STATUS = `CASE WHEN paid_cents >= total_cents THEN 'paid' WHEN due_at < $1 THEN 'overdue' ELSE 'open' END`;
 
-// Only unsettled bills can change status: a paid bill keeps at least its total
-// (credit moves out only its excess).
+// Only unsettled bills can change status (a paid bill keeps at least its total:
+// credit moves out only its excess), found through the partial index
+// bills_unsettled_due. The ids come back and are updated by primary key in
+// chunks, each its own short transaction: a month's cohort turning overdue is
+// hundreds of thousands of rows, and one transaction would hold their locks
+// (and stall payments) for its whole length. SKIP LOCKED: a bill a payment
+// holds is left to that payment, which sets its status itself.
+const STATUS_CANDIDATES = `SELECT id FROM bills WHERE status <> 'paid' AND status <> ${STATUS}`;
+
 const UPDATE_STATUSES = `
-UPDATE bills b SET status = x.status
-  FROM (SELECT id, ${STATUS} AS status FROM bills
-         WHERE status <> 'paid' AND status <> ${STATUS}
-         ORDER BY subscriber_id, period_index
-           FOR UPDATE) x
- WHERE b.id = x.id`;
+WITH x AS (SELECT id FROM bills
+            WHERE id = ANY($2::uuid[]) AND status <> 'paid' AND status <> ${STATUS}
+              FOR UPDATE SKIP LOCKED)
+UPDATE bills SET status = ${STATUS} WHERE id = ANY(ARRAY(SELECT id FROM x))`;
+
+const STATUS_CHUNK = 5000;
 
 const BLOCKED = `
 SELECT DISTINCT s.phone_number
@@ -113,53 +126,59 @@ SELECT DISTINCT s.phone_number
    AND b.total_cents - bill_premium_cents(b.lines) - b.paid_cents > 0
  ORDER BY 1`;
 
-async function evaluateIn(client: PoolClient, askedMs: number): Promise<OverdueEvaluation> {
-  const clock = await client.query<{ as_of: Date }>(
-    `UPDATE overdue_clock SET as_of = GREATEST(as_of, $1) RETURNING as_of`, [new Date(askedMs)]);
-  const asOf = clock.rows[0]!.as_of;
-  const carried = await client.query<{ moves: number }>(CARRY_CREDIT);
-  const statuses = await client.query(UPDATE_STATUSES, [asOf]);
-  const blocked = await client.query<{ phone_number: string }>(BLOCKED, [asOf]);
-  return {
-    asOfMs: asOf.getTime(),
-    blocked: blocked.rows.map((r) => r.phone_number),
-    creditMoves: carried.rows[0]!.moves,
-    statusChanges: statuses.rowCount ?? 0,
-  };
+/** fn inside BEGIN … COMMIT with JIT off: these are small index-driven statements, and JIT compilation costs seconds for nothing. */
+async function tx<T>(pool: Pool, fn: (c: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('SET LOCAL jit = off');
+    const out = await fn(client);
+    await client.query('COMMIT');
+    return out;
+  } catch (e) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw e;
+  } finally {
+    client.release();
+  }
+}
+
+async function evaluate(pool: Pool, askedMs: number): Promise<OverdueEvaluation> {
+  const { asOf, creditMoves, candidates } = await withRetry(() => tx(pool, async (c) => {
+    const clock = await c.query<{ as_of: Date }>(`UPDATE overdue_clock SET as_of = GREATEST(as_of, $1) RETURNING as_of`, [new Date(askedMs)]);
+    const at = clock.rows[0]!.as_of;
+    const holders = await c.query<{ subscriber_id: string }>(CREDIT_HOLDERS);
+    let moves = 0;
+    if (holders.rows.length) moves = (await c.query<{ moves: number }>(CARRY_CREDIT, [holders.rows.map((r) => r.subscriber_id)])).rows[0]!.moves;
+    const ids = await c.query<{ id: string }>(STATUS_CANDIDATES, [at]);
+    return { asOf: at, creditMoves: moves, candidates: ids.rows.map((r) => r.id) };
+  }));
+  let statusChanges = 0;
+  for (let i = 0; i < candidates.length; i += STATUS_CHUNK) {
+    const chunk = candidates.slice(i, i + STATUS_CHUNK);
+    statusChanges += await tx(pool, async (c) => (await c.query(UPDATE_STATUSES, [asOf, chunk])).rowCount ?? 0);
+  }
+  const blocked = await tx(pool, (c) => c.query<{ phone_number: string }>(BLOCKED, [asOf]));
+  return { asOfMs: asOf.getTime(), blocked: blocked.rows.map((r) => r.phone_number), creditMoves, statusChanges };
 }
 
 export interface OverdueRepository {
-  /** Carries credit, recomputes statuses as of max(asOf, latest) and returns who is blocked, in one transaction. */
+  /** Carries credit, recomputes statuses as of max(asOf, latest) and returns who is blocked. */
   evaluate(asOfMs: number): Promise<OverdueEvaluation>;
   /** One subscriber's admission state as of max(now, latest evaluation); undefined when unknown. */
   subscriberState(subscriberId: string, nowMs: number): Promise<SubscriberAdmissionState | undefined>;
-  /** Blocked numbers as of max(now, latest evaluation), without writing anything. */
-  blockedNumbers(nowMs: number): Promise<string[]>;
   /** Numbers of subscribers not closed, in number order, after `after` (keyset pages). */
   subscriberNumbers(after: string | null, limit: number): Promise<string[]>;
-  /** Numbers of subscribers created after `since` (PostgreSQL's clock), and the latest creation time seen. */
-  createdSince(since: Date | null): Promise<{ numbers: string[]; latest: Date | null }>;
-  /** The newest subscriber's creation time. */
-  latestCreatedAt(): Promise<Date | null>;
+  /** Subscribers (not closed) created after `since`, by PostgreSQL's clock; all of them for null. */
+  createdSince(since: Date | null): Promise<{ phoneNumber: string; createdAt: Date }[]>;
+  /** PostgreSQL's clock (created_at is on it). */
+  dbNow(): Promise<Date>;
 }
 
 export function createOverdueRepository(pool: Pool): OverdueRepository {
   const latestAsOf = `GREATEST($1::timestamptz, (SELECT as_of FROM overdue_clock))`;
   return {
-    evaluate: (asOfMs) => withRetry(async () => {
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
-        const out = await evaluateIn(client, asOfMs);
-        await client.query('COMMIT');
-        return out;
-      } catch (e) {
-        await client.query('ROLLBACK').catch(() => {});
-        throw e;
-      } finally {
-        client.release();
-      }
-    }).catch(mapPgError),
+    evaluate: (asOfMs) => evaluate(pool, asOfMs).catch(mapPgError),
 
     async subscriberState(subscriberId, nowMs) {
       const { rows } = await pool.query<{ phone_number: string; status: string; blocked: boolean }>(
@@ -175,11 +194,6 @@ export function createOverdueRepository(pool: Pool): OverdueRepository {
       if (!r) return undefined;
       const active = r.status !== 'closed';
       return { phoneNumber: r.phone_number, active, blocked: active && r.blocked };
-    },
-
-    async blockedNumbers(nowMs) {
-      const { rows } = await pool.query<{ phone_number: string }>(BLOCKED.replace(/\$1/g, latestAsOf), [new Date(nowMs)]).catch(mapPgError);
-      return rows.map((r) => r.phone_number);
     },
 
     async subscriberNumbers(after, limit) {
@@ -198,14 +212,12 @@ export function createOverdueRepository(pool: Pool): OverdueRepository {
           WHERE status <> 'closed' AND ($1::timestamptz IS NULL OR created_at > $1)`,
         [since],
       ).catch(mapPgError);
-      let latest = since;
-      for (const r of rows) if (!latest || r.created_at > latest) latest = r.created_at;
-      return { numbers: rows.map((r) => r.phone_number), latest };
+      return rows.map((r) => ({ phoneNumber: r.phone_number, createdAt: r.created_at }));
     },
 
-    async latestCreatedAt() {
-      const { rows } = await pool.query<{ t: Date | null }>(`SELECT max(created_at) AS t FROM subscribers`).catch(mapPgError);
-      return rows[0]?.t ?? null;
+    async dbNow() {
+      const { rows } = await pool.query<{ now: Date }>(`SELECT now() AS now`).catch(mapPgError);
+      return rows[0]!.now;
     },
   };
 }
