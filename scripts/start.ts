@@ -3,9 +3,12 @@
  * Local Redis and PostgreSQL come from scripts/stack.sh (left alone when
  * REDIS_URL / DATABASE_URL point elsewhere). Ingest and billing share this
  * process and its ClickHouse handle (the embedded engine admits one process
- * per data folder). Ctrl-C / SIGTERM drain everything and exit.
+ * per data folder); admission runs as its own child process (it needs only
+ * Redis, so billing or ingest load never stalls it). Ctrl-C / SIGTERM drain
+ * everything and exit.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import readline from 'node:readline';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClickHouse } from '../core/clickhouse/client.ts';
@@ -17,6 +20,27 @@ import { startIngest } from '../ingest/index.ts';
 import { startBilling } from '../billing/main.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Starts admission/main.ts as a child; resolves with its ports once it listens. Its log lines pass through. */
+function startAdmissionChild(extraEnv: Record<string, string>): Promise<{ child: ChildProcess; grpcPort: number; httpPort: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'admission/main.ts')], {
+    cwd: root, env: { ...process.env, ...extraEnv }, stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  // Whatever ends this process, admission must not outlive it.
+  process.on('exit', () => { if (child.exitCode === null) child.kill('SIGTERM'); });
+  return new Promise((resolve, reject) => {
+    readline.createInterface({ input: child.stdout! }).on('line', (line) => {
+      process.stdout.write(`${line}\n`);
+      if (!line.includes('admission listening')) return;
+      try {
+        const j = JSON.parse(line) as { grpcPort: number; httpPort: number };
+        resolve({ child, grpcPort: j.grpcPort, httpPort: j.httpPort });
+      } catch { /* not the JSON line */ }
+    });
+    child.once('exit', (code) => reject(new Error(`admission exited (${code}) before listening`)));
+    child.once('error', reject);
+  });
+}
 
 async function main(): Promise<void> {
   let config;
@@ -33,11 +57,17 @@ async function main(): Promise<void> {
     database: config.clickhouseDatabase, chdbPath: config.chdbPath,
   });
   await migrateClickHouse(ch);
+  const admission = startAdmissionChild(config.usingDevSecret ? { JWT_SECRET: config.jwtSecret! } : {});
+  admission.catch(() => {}); // awaited below; a start-up failure elsewhere must not leave it unhandled
   const ingest = await startIngest({ config, ch, clock: systemClock, log });
   const billing = await startBilling({ config, ch, clock: systemClock, log });
-  // Scripts and tests read the ports from this line, whatever LOG_LEVEL says.
-  log.child({}, { level: 'info' }).info({
+  const adm = await admission;
+  // Scripts and tests read the ports from these lines, whatever LOG_LEVEL says.
+  const out = log.child({}, { level: 'info' });
+  out.info({ grpcPort: ingest.grpcPort, httpPort: ingest.httpPort }, 'ingest listening');
+  out.info({
     ingestGrpcPort: ingest.grpcPort, ingestHttpPort: ingest.httpPort, billingUrl: billing.api.url,
+    admissionGrpcPort: adm.grpcPort, admissionHttpPort: adm.httpPort,
     clickhouse: ch.embedded ? `embedded (${config.chdbPath})` : 'server',
   }, 'phonebill started');
 
@@ -46,7 +76,12 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping: draining ingest, finishing a billing run in progress');
-    Promise.allSettled([ingest.stop(), billing.stop()])
+    const admissionExit = new Promise<void>((resolve) => {
+      if (adm.child.exitCode !== null) return resolve();
+      adm.child.once('exit', () => resolve());
+      adm.child.kill('SIGTERM');
+    });
+    Promise.allSettled([ingest.stop(), billing.stop(), admissionExit])
       .then(async (results) => {
         await ch.close();
         const failed = results.filter((r) => r.status === 'rejected');
