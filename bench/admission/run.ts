@@ -20,6 +20,8 @@ interface Plan {
   rounds: number;
   durationMs: number;
   warmupMs: number;
+  /** Load on each server before the first round (JIT tiers; the first seconds run several times slower). */
+  serverWarmupMs: number;
   loaders: number;
   memorySubscribers: number;
   memoryViaStrings: boolean;
@@ -132,9 +134,10 @@ export async function main(argv: string[]): Promise<void> {
   const plan: Plan = {
     quick,
     subscribers: Number(values.subscribers ?? (quick ? 200_000 : 1_000_000)),
-    rounds: Number(values.rounds ?? 3),
-    durationMs: Number(values.seconds ?? (quick ? 1.2 : 5)) * 1000,
-    warmupMs: quick ? 300 : 1000,
+    rounds: Number(values.rounds ?? (quick ? 3 : 5)),
+    durationMs: Number(values.seconds ?? (quick ? 1 : 4)) * 1000,
+    warmupMs: quick ? 250 : 1000,
+    serverWarmupMs: quick ? 2500 : 6000,
     loaders: Number(values.loaders),
     memorySubscribers: Number(values['memory-subscribers']),
     memoryViaStrings: !quick,
@@ -168,7 +171,7 @@ export async function main(argv: string[]): Promise<void> {
       bare: { addr: `127.0.0.1:${barePort}`, pid: bare.child.pid!, check: false },
     };
     log('warming up both servers ...');
-    for (const s of Object.values(servers)) await phase(loaders, s.addr, s.pid, 64, { ...plan, durationMs: plan.warmupMs }, false);
+    for (const s of Object.values(servers)) await phase(loaders, s.addr, s.pid, 64, { ...plan, durationMs: plan.serverWarmupMs }, false);
 
     const h0 = await scrapeBuckets(admHttp);
     const results: Record<Server, Record<PhaseName, Phase[]>> = { admission: { c1: [], c16: [], c64: [] }, bare: { c1: [], c16: [], c64: [] } };
@@ -201,6 +204,10 @@ export async function main(argv: string[]): Promise<void> {
     const a = { c1p50: med('admission', 'c1', 'p50Us'), c1p99: med('admission', 'c1', 'p99Us'), c1p999: med('admission', 'c1', 'p999Us'), c16: med('admission', 'c16', 'callsPerSecond'), c64: med('admission', 'c64', 'callsPerSecond'), cpu: med('admission', 'c64', 'serverCpuUsPerCall') };
     const b = { c1p50: med('bare', 'c1', 'p50Us'), c1p99: med('bare', 'c1', 'p99Us'), c1p999: med('bare', 'c1', 'p999Us'), c16: med('bare', 'c16', 'callsPerSecond'), c64: med('bare', 'c64', 'callsPerSecond'), cpu: med('bare', 'c64', 'serverCpuUsPerCall') };
     const ratio = a.c64 / b.c64;
+    // Round by round (the two servers measured back to back): less exposed to drift over the run.
+    const paired = (p: PhaseName, k: keyof Phase) => median(results.admission[p].map((r, i) => (r[k] as number) / (results.bare[p][i]![k] as number)));
+    const pairedC64 = paired('c64', 'callsPerSecond');
+    const pairedP99 = paired('c1', 'p99Us');
     const verdict = (ok: boolean) => (ok ? 'ok' : 'MISSED');
     console.log([
       '',
@@ -211,6 +218,7 @@ export async function main(argv: string[]): Promise<void> {
       `               p99.9     ${a.c1p999.toFixed(0).padStart(7)} µs   ${b.c1p999.toFixed(0).padStart(7)} µs    ${(a.c1p999 / b.c1p999).toFixed(2)}`,
       `  16 in flight           ${fmtInt(a.c16).padStart(8)}/s   ${fmtInt(b.c16).padStart(8)}/s    ${(a.c16 / b.c16).toFixed(2)}`,
       `  64 in flight           ${fmtInt(a.c64).padStart(8)}/s   ${fmtInt(b.c64).padStart(8)}/s    ${ratio.toFixed(2)}   target ≥ 0.95: ${verdict(ratio >= 0.95)}`,
+      `  round-by-round ratios  64 in flight ${pairedC64.toFixed(2)}, p99 at 1 in flight ${pairedP99.toFixed(2)} (medians of the per-round ratios)`,
       `  server CPU per call    ${a.cpu?.toFixed(1).padStart(7)} µs   ${b.cpu?.toFixed(1).padStart(7)} µs    ${(a.cpu / b.cpu).toFixed(2)}   (at 64 in flight)`,
       `  decision time (server) p50 ${decision.p50Us.toFixed(2)} µs, p99 ${decision.p99Us.toFixed(2)} µs over ${fmtInt(decision.count)} calls   target p99 < 10 µs: ${verdict(decision.p99Us < 10)}`,
       `  replica memory         ${memory.bytesPerSubscriber.toFixed(2)} bytes/subscriber with ${fmtInt(memory.subscribers)} subscribers (≤ 40: ${verdict(memory.bytesPerSubscriber <= 40)}); built in ${(memory.buildMs / 1000).toFixed(1)} s; lookup ${memory.lookupNs.toFixed(0)} ns`,
@@ -234,6 +242,8 @@ export async function main(argv: string[]): Promise<void> {
       at16: Math.round(a.c16),
       bareAt16: Math.round(b.c16),
       decisionP50Us: r2(decision.p50Us),
+      pairedRatio: Number(pairedC64.toFixed(3)),
+      pairedP99Ratio: Number(pairedP99.toFixed(3)),
       serverCpuUsPerCall: a.cpu === undefined ? null : r2(a.cpu),
       bareServerCpuUsPerCall: b.cpu === undefined ? null : r2(b.cpu),
       subscribers: plan.subscribers,
