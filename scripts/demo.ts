@@ -16,18 +16,27 @@ import { millisToTimestamp } from '../core/grpc/proto.ts';
 import { connectIngest, sendStreams, type SendTotals, type WireEvent } from '../cli/lib/ingest-client.ts';
 import { sqlViaService } from '../cli/lib/sql-client.ts';
 import { fmtInt, formatTable } from '../cli/lib/table.ts';
-import { INGEST_COMMAND, REPO_ROOT, startIngestChild, type IngestChild } from './lib/ingest-child.ts';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { Redis } from 'ioredis';
+import { loadConfig } from '../core/config.ts';
+import { REPO_ROOT, startIngestChild, type IngestChild } from './lib/ingest-child.ts';
+import { billTheMonth, billingReports, createSubscribers, type BillingDemoContext } from './demo/billing-stages.ts';
 import { createTraffic, lastFullMonth, type Traffic, type TrafficEvent } from './lib/traffic.ts';
 
-/** What runs the services. When scripts/start.ts exists, this becomes its command line. */
-const SERVICES_COMMAND: readonly string[] = INGEST_COMMAND;
+/** What runs the services: the whole stack, as `npm start` runs it. */
+const SERVICES_COMMAND: readonly string[] = [process.execPath, '--import', 'tsx', 'scripts/start.ts'];
+/** The demo's own PostgreSQL database and Redis key prefix, made afresh each run like its data folder. */
+const DEMO_DATABASE = 'phonebill_demo';
+const DEMO_REDIS_PREFIX = 'pbdemo:';
 
 interface Options { asOf: number; subscribers: number; calls: number; streams: number; seed: number; dataDir: string }
 
-interface DemoContext {
+interface DemoContext extends BillingDemoContext {
   opts: Options;
   month: { from: number; to: number; label: string };
   service?: IngestChild;
+  admission?: { addr: string; httpPort: number };
   traffic?: Traffic;
   sent?: SendTotals & { seconds: number };
 }
@@ -71,19 +80,54 @@ function options(argv: string[]): Options {
 // ---------------------------------------------------------------- stages
 
 const freshDataFolder: Stage = {
-  title: 'A fresh data folder',
+  title: 'A fresh data folder, database and key prefix',
   async run(ctx) {
     fs.rmSync(ctx.opts.dataDir, { recursive: true, force: true });
     fs.mkdirSync(ctx.opts.dataDir, { recursive: true });
-    say(`${path.relative(REPO_ROOT, ctx.opts.dataDir)} (wiped: every run starts from nothing and gives the same figures)`);
+    // The development token secret of this stack: npm start on this folder later finds the same one.
+    const jwtSecret = randomBytes(32).toString('base64url');
+    fs.writeFileSync(path.join(ctx.opts.dataDir, 'dev-jwt-secret'), `${jwtSecret}\n`, { mode: 0o600 });
+    const cfg = loadConfig();
+    const admin = new pg.Client({ connectionString: cfg.databaseUrl });
+    await admin.connect();
+    try {
+      await admin.query(`DROP DATABASE IF EXISTS ${DEMO_DATABASE} WITH (FORCE)`);
+      await admin.query(`CREATE DATABASE ${DEMO_DATABASE}`);
+    } finally { await admin.end(); }
+    const u = new URL(cfg.databaseUrl);
+    u.pathname = `/${DEMO_DATABASE}`;
+    const redis = new Redis(cfg.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
+    await redis.connect();
+    try {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${DEMO_REDIS_PREFIX}*`, 'COUNT', 1000);
+        if (keys.length) await redis.del(...keys);
+        cursor = next;
+      } while (cursor !== '0');
+    } finally { redis.disconnect(); }
+    ctx.stack = { billingUrl: '', jwtSecret, databaseUrl: u.toString() };
+    say(`${path.relative(REPO_ROOT, ctx.opts.dataDir)}, PostgreSQL database ${DEMO_DATABASE}, Redis keys ${DEMO_REDIS_PREFIX}* (all wiped: every run starts from nothing and gives the same figures)`);
   },
 };
 
 const startServices: Stage = {
-  title: 'Start the services',
+  title: 'Start the services (npm start)',
   async run(ctx) {
-    ctx.service = await startIngestChild({ dataDir: ctx.opts.dataDir, command: SERVICES_COMMAND, env: { LOG_LEVEL: 'warn', CLICKHOUSE_URL: '' } });
+    let started: { billingUrl?: string; admissionGrpcPort?: number; admissionHttpPort?: number } = {};
+    ctx.service = await startIngestChild({
+      dataDir: ctx.opts.dataDir, command: SERVICES_COMMAND,
+      env: {
+        LOG_LEVEL: 'warn', CLICKHOUSE_URL: '', DATABASE_URL: ctx.stack!.databaseUrl, REDIS_KEY_PREFIX: DEMO_REDIS_PREFIX,
+        BILLING_PORT: '0', ADMISSION_PORT: '0', ADMISSION_HTTP_PORT: '0', BILLING_SCHEDULE: 'off', BILLING_WATERMARK_LAG_SECONDS: '0',
+      },
+      onLine: (line) => { if (line.includes('phonebill started')) started = JSON.parse(line); },
+    });
+    ctx.stack!.billingUrl = started.billingUrl!;
+    ctx.admission = { addr: `127.0.0.1:${started.admissionGrpcPort}`, httpPort: started.admissionHttpPort! };
     say(`ingest: gRPC ${ctx.service.addr}, HTTP http://127.0.0.1:${ctx.service.httpPort} (/metrics, /healthz, /sql), embedded ClickHouse in ${path.relative(REPO_ROOT, ctx.opts.dataDir)}/chdb`);
+    say(`billing API: ${ctx.stack!.billingUrl} (bills page at /), the schedule off: the demo bills on its own clock`);
+    say(`admission: gRPC ${ctx.admission.addr}, metrics http://127.0.0.1:${ctx.admission.httpPort}/metrics`);
   },
 };
 
@@ -250,7 +294,7 @@ const analystReports: Stage = {
   },
 };
 
-const STAGES: Stage[] = [freshDataFolder, startServices, generateTraffic, ingestOverGrpc, analystReports];
+const STAGES: Stage[] = [freshDataFolder, startServices, generateTraffic, createSubscribers, ingestOverGrpc, analystReports, billTheMonth, billingReports];
 
 async function main(): Promise<void> {
   const opts = options(process.argv.slice(2));

@@ -64,12 +64,12 @@ async function main(): Promise<void> {
   const adm = await admission;
   // Scripts and tests read the ports from these lines, whatever LOG_LEVEL says.
   const out = log.child({}, { level: 'info' });
-  out.info({ grpcPort: ingest.grpcPort, httpPort: ingest.httpPort }, 'ingest listening');
   out.info({
     ingestGrpcPort: ingest.grpcPort, ingestHttpPort: ingest.httpPort, billingUrl: billing.api.url,
     admissionGrpcPort: adm.grpcPort, admissionHttpPort: adm.httpPort,
     clickhouse: ch.embedded ? `embedded (${config.chdbPath})` : 'server',
   }, 'phonebill started');
+  out.info({ grpcPort: ingest.grpcPort, httpPort: ingest.httpPort }, 'ingest listening');
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
