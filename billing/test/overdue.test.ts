@@ -190,6 +190,14 @@ describe('evaluateAndPublish', () => {
     expect((await statuses(c)).map((r) => [r.status, r.paid_cents])).toEqual([['paid', 2000], ['paid', 2000], ['open', 500]]);
   });
 
+  it('marks a bill with nothing to pay as paid before its due time, without blocking anyone', async () => {
+    const c = await setup();
+    const a = await insertSubscriber(c.db.pool, { phoneNumber: A });
+    await insertBill(c.db.pool, { subscriberId: a, ...NY_PERIODS[2], lines: [monthly(0)] }); // due 2024-05-06, total 0
+    expect(await c.overdue.evaluateAndPublish()).toMatchObject({ blocked: 0, statusChanges: 1 });
+    expect(await statuses(c)).toEqual([{ period_index: 2, phone_number: A, status: 'paid', paid_cents: 0 }]);
+  });
+
   it('never moves the evaluation instant backwards: a run as of a future instant stays blocked at the next sweep', async () => {
     const c = await setup();
     const a = await insertSubscriber(c.db.pool, { phoneNumber: A });

@@ -44,13 +44,16 @@ export interface SubscriberAdmissionState {
   blocked: boolean;
 }
 
-// Subscribers with an overpaid bill and a later bill that still owes: few (the
-// partial index bills_credit), and asked for first so that the statement
-// below locks and reads only their bills.
+// Subscribers with an overpaid bill (few: the partial index bills_credit).
+const OVERPAID = `SELECT DISTINCT subscriber_id FROM bills WHERE paid_cents > total_cents`;
+
+// Of those, the ones with a later bill that still owes. Asked with their ids as
+// a parameter: the planner cannot estimate "paid_cents > total_cents" and, with
+// the subquery inline, hashes every owing bill to find none.
 const CREDIT_HOLDERS = `
 SELECT DISTINCT c.subscriber_id
   FROM bills c
- WHERE c.paid_cents > c.total_cents
+ WHERE c.subscriber_id = ANY($1::uuid[]) AND c.paid_cents > c.total_cents
    AND EXISTS (SELECT 1 FROM bills d WHERE d.subscriber_id = c.subscriber_id
                   AND d.period_index > c.period_index AND d.paid_cents < d.total_cents)`;
 
@@ -102,13 +105,19 @@ SELECT (SELECT count(*) FROM moves)::int AS moves`;
 const STATUS = `CASE WHEN paid_cents >= total_cents THEN 'paid' WHEN due_at < $1 THEN 'overdue' ELSE 'open' END`;
 
 // Only unsettled bills can change status (a paid bill keeps at least its total:
-// credit moves out only its excess), found through the partial index
-// bills_unsettled_due. The ids come back and are updated by primary key in
+// credit moves out only its excess), and the evaluation instant never moves
+// back, so an overdue bill stays overdue until paid. The ids come back and are updated by primary key in
 // chunks, each its own short transaction: a month's cohort turning overdue is
 // hundreds of thousands of rows, and one transaction would hold their locks
 // (and stall payments) for its whole length. SKIP LOCKED: a bill a payment
 // holds is left to that payment, which sets its status itself.
-const STATUS_CANDIDATES = `SELECT id FROM bills WHERE status <> 'paid' AND status <> ${STATUS}`;
+// Past due: a range of bills_unsettled_due. Not yet due: only settled ones can
+// change (to paid), through bills_settled_unmarked; the month of bills not yet
+// due is never read.
+const STATUS_CANDIDATES = `
+SELECT id FROM bills WHERE status <> 'paid' AND due_at < $1 AND status <> ${STATUS}
+UNION ALL
+SELECT id FROM bills WHERE status <> 'paid' AND paid_cents >= total_cents AND due_at >= $1`;
 
 const UPDATE_STATUSES = `
 WITH x AS (SELECT id FROM bills
@@ -147,7 +156,10 @@ async function evaluate(pool: Pool, askedMs: number): Promise<OverdueEvaluation>
   const { asOf, creditMoves, candidates } = await withRetry(() => tx(pool, async (c) => {
     const clock = await c.query<{ as_of: Date }>(`UPDATE overdue_clock SET as_of = GREATEST(as_of, $1) RETURNING as_of`, [new Date(askedMs)]);
     const at = clock.rows[0]!.as_of;
-    const holders = await c.query<{ subscriber_id: string }>(CREDIT_HOLDERS);
+    const overpaid = await c.query<{ subscriber_id: string }>(OVERPAID);
+    const holders = overpaid.rows.length
+      ? await c.query<{ subscriber_id: string }>(CREDIT_HOLDERS, [overpaid.rows.map((r) => r.subscriber_id)])
+      : { rows: [] };
     let moves = 0;
     if (holders.rows.length) moves = (await c.query<{ moves: number }>(CARRY_CREDIT, [holders.rows.map((r) => r.subscriber_id)])).rows[0]!.moves;
     const ids = await c.query<{ id: string }>(STATUS_CANDIDATES, [at]);
