@@ -21,7 +21,8 @@ import pg from 'pg';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../core/config.ts';
 import { REPO_ROOT, startIngestChild, type IngestChild } from './lib/ingest-child.ts';
-import { billTheMonth, billingReports, createSubscribers, type BillingDemoContext } from './demo/billing-stages.ts';
+import { billTheMonth, billingReports, createSubscribers } from './demo/billing-stages.ts';
+import { overdueBlocksCalls, type AdmissionDemoContext } from './demo/admission-stages.ts';
 import { createTraffic, lastFullMonth, type Traffic, type TrafficEvent } from './lib/traffic.ts';
 
 /** What runs the services: the whole stack, as `npm start` runs it. */
@@ -32,11 +33,10 @@ const DEMO_REDIS_PREFIX = 'pbdemo:';
 
 interface Options { asOf: number; subscribers: number; calls: number; streams: number; seed: number; dataDir: string }
 
-interface DemoContext extends BillingDemoContext {
+interface DemoContext extends AdmissionDemoContext {
   opts: Options;
   month: { from: number; to: number; label: string };
   service?: IngestChild;
-  admission?: { addr: string; httpPort: number };
   traffic?: Traffic;
   sent?: SendTotals & { seconds: number };
 }
@@ -294,7 +294,7 @@ const analystReports: Stage = {
   },
 };
 
-const STAGES: Stage[] = [freshDataFolder, startServices, generateTraffic, createSubscribers, ingestOverGrpc, analystReports, billTheMonth, billingReports];
+const STAGES: Stage[] = [freshDataFolder, startServices, generateTraffic, createSubscribers, ingestOverGrpc, analystReports, billTheMonth, billingReports, overdueBlocksCalls];
 
 async function main(): Promise<void> {
   const opts = options(process.argv.slice(2));
