@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { bucketOf } from '../../core/redis/layout.ts';
 import type { RunningAdmission } from '../server.ts';
 import {
-  admissionClient, callError, REPO_ROOT, canPlaceCall, change, dropPrefix, healthStatus, SHARED_REDIS_URL, testAdmission, uniquePrefix, until, writeState,
+  admissionClient, callError, reflectedServices, REPO_ROOT, canPlaceCall, change, dropPrefix, healthStatus, SHARED_REDIS_URL, testAdmission, uniquePrefix, until, writeState,
   type AdmissionClient,
 } from './support.ts';
 
@@ -194,6 +194,11 @@ describe('metrics, health and shutdown', () => {
     expect(text).toContain('phonebill_admission_state_loaded 1');
     expect(text).toMatch(/phonebill_admission_replica_age_seconds \d/);
     expect(text).toContain('phonebill_admission_replica_loads_total 1');
+  });
+
+  it('serves reflection: the phonebill services are listed', async () => {
+    const { adm } = await start({}, { subs: [ACTIVE], epoch: 'e1' });
+    expect(await reflectedServices(adm.grpcPort)).toContain('phonebill.v1.Admission');
   });
 
   it('stops gracefully: NOT_SERVING, then calls are refused; stop twice is fine', async () => {

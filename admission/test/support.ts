@@ -4,6 +4,7 @@
  * a private redis-server a test may kill and restart.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -115,6 +116,26 @@ export async function until(probe: () => boolean | Promise<boolean>, timeoutMs =
     if (await probe()) return performance.now() - t0;
     if (performance.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => (everyMs > 0 ? setTimeout(r, everyMs) : setImmediate(r)));
+  }
+}
+
+/** Service names the server lists through grpc.reflection.v1 (what grpcurl asks first). */
+export async function reflectedServices(port: number): Promise<string[]> {
+  const protoPath = path.join(path.dirname(createRequire(import.meta.url).resolve('@grpc/reflection/package.json')), 'build/proto/grpc/reflection/v1/reflection.proto');
+  const def = protoLoader.loadSync(protoPath, { keepCase: true, defaults: true, oneofs: true });
+  const v1 = (((grpc.loadPackageDefinition(def).grpc as grpc.GrpcObject).reflection as grpc.GrpcObject).v1 as grpc.GrpcObject);
+  const client = new (v1.ServerReflection as grpc.ServiceClientConstructor)(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
+    ServerReflectionInfo(): grpc.ClientDuplexStream<{ list_services: string }, { list_services_response?: { service: { name: string }[] } }>;
+  };
+  try {
+    return await new Promise((resolve, reject) => {
+      const call = client.ServerReflectionInfo();
+      call.on('data', (r: { list_services_response?: { service: { name: string }[] } }) => { resolve((r.list_services_response?.service ?? []).map((x) => x.name).sort()); call.end(); });
+      call.on('error', reject);
+      call.write({ list_services: '' });
+    });
+  } finally {
+    client.close();
   }
 }
 
