@@ -63,6 +63,8 @@ export interface ExpectedLine {
   readonly amountCents: number;
   /** late_usage only: the period the calls belong to. */
   readonly lateFor?: Period;
+  /** late_usage only, when some of its calls were pay-per-call (900): that share, which never blocks. */
+  readonly premiumCents?: number;
 }
 
 export interface ExpectedBill {
@@ -163,15 +165,17 @@ function versionAt(plan: Plan, at: number, field: string): TariffVersion {
   return v;
 }
 
-interface Acc { calls: number; seconds: bigint; units: bigint }
-const newAcc = (): Acc => ({ calls: 0, seconds: 0n, units: 0n });
+interface Acc { calls: number; seconds: bigint; units: bigint; premiumUnits: bigint }
+const newAcc = (): Acc => ({ calls: 0, seconds: 0n, units: 0n, premiumUnits: 0n });
 /** Half up, once, from 1/60,000 cent to cents. */
 const roundCents = (units: bigint) => Number((units + 30_000n) / 60_000n);
 
 function line(kind: LineKind, description: string, a: Acc, lateFor?: Period): ExpectedLine {
   const seconds = Number(a.seconds);
   const out = { kind, description, calls: a.calls, billableSeconds: seconds, minutes: Math.ceil(seconds / 60), amountCents: roundCents(a.units) };
-  return lateFor ? { ...out, lateFor } : out;
+  if (!lateFor) return out;
+  // A late-usage line mixes classes: its pay-per-call share, rounded on its own, capped at the line.
+  return a.premiumUnits > 0n ? { ...out, lateFor, premiumCents: Math.min(out.amountCents, roundCents(a.premiumUnits)) } : { ...out, lateFor };
 }
 
 /** The expected bill of `subscriber` for period `periodIndex`, as of a watermark. */
@@ -202,6 +206,7 @@ export function referenceBill(input: ReferenceBillInput): ExpectedBill {
     acc.calls += 1;
     acc.seconds += seconds;
     acc.units += seconds * BigInt(rate.rateMilliCentsPerMinute);
+    if (cls === 'premium') acc.premiumUnits += seconds * BigInt(rate.rateMilliCentsPerMinute);
   }
 
   const lines: ExpectedLine[] = [

@@ -222,17 +222,24 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
 
 /** One late-usage line per earlier period the late calls belong to, oldest first, amount rounded once per line. */
 function lateLines(d: Due, rows: LateRow[]): BillLineDoc[] {
-  const byPeriod = new Map<number, { period: Period; calls: number; secs: number; units: bigint }>();
+  const byPeriod = new Map<number, { period: Period; calls: number; secs: number; units: bigint; premiumUnits: bigint }>();
   for (const r of rows) {
     const p = periodContaining(d.sub, r.bucketStartMs);
     if (!p) continue; // impossible: the SQL bounds calls to the subscriber's own periods
-    const acc = byPeriod.get(p.index) ?? byPeriod.set(p.index, { period: p, calls: 0, secs: 0, units: 0n }).get(p.index)!;
+    const acc = byPeriod.get(p.index) ?? byPeriod.set(p.index, { period: p, calls: 0, secs: 0, units: 0n, premiumUnits: 0n }).get(p.index)!;
     acc.calls += r.calls; acc.secs += r.billableSeconds; acc.units += r.milliCentMinutes;
+    if (r.callClass === 'premium') acc.premiumUnits += r.milliCentMinutes;
   }
-  return [...byPeriod.values()].sort((a, b) => a.period.index - b.period.index).map((a) => ({
-    kind: 'late_usage',
-    description: lateUsageDescription(a.period),
-    calls: a.calls, billableSeconds: a.secs, amountCents: lineAmountCents(a.units),
-    usagePeriodStart: iso(a.period.startMs), usagePeriodEnd: iso(a.period.endMs),
-  }));
+  return [...byPeriod.values()].sort((a, b) => a.period.index - b.period.index).map((a) => {
+    const amountCents = lineAmountCents(a.units);
+    const line: BillLineDoc = {
+      kind: 'late_usage',
+      description: lateUsageDescription(a.period),
+      calls: a.calls, billableSeconds: a.secs, amountCents,
+      usagePeriodStart: iso(a.period.startMs), usagePeriodEnd: iso(a.period.endMs),
+    };
+    // The premium share of a line rounded once: never more than the line itself.
+    if (a.premiumUnits > 0n) line.premiumCents = Math.min(amountCents, lineAmountCents(a.premiumUnits));
+    return line;
+  });
 }

@@ -16,6 +16,7 @@ import { signDevToken } from '../../billing/auth/index.ts';
 import { loadTariff } from '../../billing/domain/index.ts';
 import { migrateBilling } from '../../billing/adapters/postgres/index.ts';
 import { createBilling } from '../../billing/service.ts';
+import { startOverdue } from '../../billing/overdue/index.ts';
 
 const usage = `Usage: phonebill bill [--as-of INSTANT] [--token JWT]
 
@@ -58,8 +59,14 @@ async function inProcess(cfg: Config, asOf: string | undefined): Promise<unknown
   try {
     await migrateClickHouse(ch);
     await migrateBilling(pool);
-    const billing = createBilling({ pool, ch, clock: systemClock, log, tariff: loadTariff(), config: cfg });
-    return await billing.runBilling(asOf ? { asOf } : {});
+    // As in the service: overdue evaluated as of the run and published to Redis (no sweep here).
+    const overdue = startOverdue({ pool, clock: systemClock, log, config: cfg, sweep: false });
+    try {
+      const billing = createBilling({ pool, ch, clock: systemClock, log, tariff: loadTariff(), config: cfg, afterBills: (ms) => overdue.overdue.evaluateAndPublish(ms) });
+      return await billing.runBilling(asOf ? { asOf } : {});
+    } finally {
+      await overdue.stop();
+    }
   } finally {
     await pool.end();
     await ch.close();

@@ -54,6 +54,8 @@ export interface BillLineDoc {
   amountCents: number;
   usagePeriodStart?: string;
   usagePeriodEnd?: string;
+  /** On late-usage lines, which mix classes: the part that is pay-per-call (900), which never blocks a subscriber. */
+  premiumCents?: number;
 }
 
 export interface CursorUpdate { subscriberId: string; nextPeriodIndex: number; nextPeriodEndMs: number; lastWatermarkMs: number | null }

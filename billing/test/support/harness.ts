@@ -103,6 +103,7 @@ export function asStored(phoneNumber: string, e: ExpectedBill): Omit<StoredBill,
     lines: e.lines.map((l) => ({
       kind: l.kind, description: l.description, calls: l.calls, billableSeconds: l.billableSeconds, amountCents: l.amountCents,
       ...(l.lateFor ? { usagePeriodStart: new Date(l.lateFor.startMs).toISOString(), usagePeriodEnd: new Date(l.lateFor.endMs).toISOString() } : {}),
+      ...(l.premiumCents !== undefined ? { premiumCents: l.premiumCents } : {}),
     })),
   };
 }
