@@ -166,16 +166,20 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
       const stageId = `${runId}_${chunk[0]!.item.itemNo}`;
       await time('stage', () => stageItems(ch, stageId, items));
       try {
-        const lo = Math.min(...items.map((x) => x.periodStartMs));
-        const hi = Math.max(...items.map((x) => x.periodEndMs));
-        const usage = await time('rate', () => regularUsage(ch, stageId, arrays, watermarkMs, lo, hi));
+        // Loops, not Math.min(...array): a chunk can hold hundreds of thousands of periods.
+        let lo = Infinity, hi = -Infinity;
+        for (const x of items) { if (x.periodStartMs < lo) lo = x.periodStartMs; if (x.periodEndMs > hi) hi = x.periodEndMs; }
+        const usage = await time('rate', () => regularUsage(ch, stageId, arrays, watermarkMs, lo, hi, items.length));
         const lateItems = items.filter((x) => x.lateAfterMs > 0);
         let late: LateRow[] = [];
         if (lateItems.length) {
-          const lateLo = Math.min(...lateItems.map((x) => x.firstStartMs));
-          const lateHi = Math.max(...lateItems.map((x) => x.periodStartMs));
-          const minAfter = Math.min(...lateItems.map((x) => x.lateAfterMs));
-          late = await time('late', () => lateUsage(ch, stageId, arrays, watermarkMs, lateLo, lateHi, minAfter));
+          let lateLo = Infinity, lateHi = -Infinity, minAfter = Infinity;
+          for (const x of lateItems) {
+            if (x.firstStartMs < lateLo) lateLo = x.firstStartMs;
+            if (x.periodStartMs > lateHi) lateHi = x.periodStartMs;
+            if (x.lateAfterMs < minAfter) minAfter = x.lateAfterMs;
+          }
+          late = await time('late', () => lateUsage(ch, stageId, arrays, watermarkMs, lateLo, lateHi, minAfter, lateItems.length));
         }
         const bills = buildBills(chunk, usage, late);
         // A subscriber's due periods can span chunks: its cursor moves only past the periods this

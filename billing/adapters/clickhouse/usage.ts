@@ -43,13 +43,16 @@ export interface UsageRow { itemNo: number; callClass: string; calls: number; bi
 export interface LateRow { itemNo: number; callClass: string; bucketStartMs: number; calls: number; billableSeconds: number; milliCentMinutes: bigint }
 
 const dt = (ms: number) => new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
+/** DateTime64(3) in TabSeparated as epoch milliseconds; 13 digits from 2001-09-09 on, text before (a short number would read as seconds). */
+const ms = (v: number) => (v >= 1e12 ? String(v) : dt(v));
 
 export async function stageItems(ch: ClickHouse, runId: string, items: UsageItem[]): Promise<void> {
   const CHUNK = 50_000;
   for (let i = 0; i < items.length; i += CHUNK) {
     let text = '';
     for (const it of items.slice(i, i + CHUNK)) {
-      text += `${runId}\t${it.itemNo}\t${it.sourceNumber}\t${it.planNo}\t${dt(it.periodStartMs)}\t${dt(it.periodEndMs)}\t${dt(it.lateAfterMs)}\t${dt(it.firstStartMs)}\n`;
+      // Instants as epoch milliseconds: parsed several times faster than text (0 stays the epoch).
+      text += `${runId}\t${it.itemNo}\t${it.sourceNumber}\t${it.planNo}\t${ms(it.periodStartMs)}\t${ms(it.periodEndMs)}\t${ms(it.lateAfterMs)}\t${ms(it.firstStartMs)}\n`;
     }
     await ch.client.insert({ table: ch.table('billing_items'), values: Readable.from([text], { objectMode: false }), format: 'TabSeparated' });
   }
@@ -61,19 +64,39 @@ export async function dropItems(ch: ClickHouse, runId: string): Promise<void> {
 
 /** The per-call rating expressions, shared by the usage, late and itemized queries (c = calls, i = items). */
 export const RATED_COLUMNS = `
-  indexOf({classes:Array(String)}, c.call_class) AS class_no,
+  transform(c.call_class, {classes:Array(String)}, {classNos:Array(UInt8)}, toUInt8(0)) AS class_no,
   arrayCount(x -> x <= c.started_at, {vfrom:Array(Array(DateTime64(3, 'UTC')))}[i.plan_no]) AS version_no,
-  {incs:Array(Array(Array(UInt32)))}[i.plan_no][version_no][class_no] AS inc,
-  {rates:Array(Array(Array(UInt64)))}[i.plan_no][version_no][class_no] AS rate,
+  ((i.plan_no - 1) * {maxVersions:UInt32} + version_no - 1) * {classCount:UInt32} + class_no AS rate_slot,
+  {incsFlat:Array(UInt32)}[rate_slot] AS inc,
+  {ratesFlat:Array(UInt64)}[rate_slot] AS rate,
   if(inc = 0, 0, intDiv(c.duration_ms + inc * 1000 - 1, inc * 1000) * inc) AS bsec,
   class_no = 0 OR version_no = 0 AS unrated`;
 
-export const tariffParams = (t: TariffArrays) => ({
-  classes: t.classes,
-  vfrom: t.versionFrom.map((v) => v.map(dt)),
-  incs: t.increments,
-  rates: t.rates,
-});
+/**
+ * The tariff as query parameters: rates and increments flattened to one array
+ * indexed by (plan, version, class), so each call costs one array read.
+ */
+export const tariffParams = (t: TariffArrays) => {
+  const maxVersions = Math.max(...t.versionFrom.map((v) => v.length));
+  const classCount = t.classes.length;
+  const ratesFlat: number[] = [];
+  const incsFlat: number[] = [];
+  t.rates.forEach((plan, p) => {
+    for (let v = 0; v < maxVersions; v++) {
+      for (let c = 0; c < classCount; c++) {
+        ratesFlat.push(plan[v]?.[c] ?? 0);
+        // A slot past a plan's last version is never chosen (version_no counts that plan's versions).
+        incsFlat.push(t.increments[p]![v]?.[c] ?? 0);
+      }
+    }
+  });
+  return {
+    classes: t.classes,
+    classNos: t.classes.map((_, i) => i + 1),
+    vfrom: t.versionFrom.map((v) => v.map(dt)),
+    maxVersions, classCount, ratesFlat, incsFlat,
+  };
+};
 
 const SETTINGS = `do_not_merge_across_partitions_select_final = 1`;
 
@@ -94,7 +117,21 @@ function assertRated(unrated: string | undefined, callClass: string | undefined)
  * ingested at or before the watermark. Fails loudly on a call the tariff
  * cannot rate rather than billing it at zero.
  */
-export async function regularUsage(ch: ClickHouse, runId: string, t: TariffArrays, watermarkMs: number, loMs: number, hiMs: number): Promise<UsageRow[]> {
+/**
+ * A chunk of up to this many periods (a day's cohort) filters calls by
+ * `PREWHERE source_number IN` the chunk, before FINAL: the primary key skips
+ * what it can, and FINAL merges only the cohort's rows (safe: copies of a call
+ * share the whole sorting key, so all or none pass). Measured on 30M calls and
+ * a scattered 9,678-subscriber cohort: ~0.65 s against ~0.95 s without. A
+ * catch-up's subscribers cover nearly every row, where the set only costs
+ * (+4.7 s at 300,000 periods); the join alone selects their calls.
+ */
+export const NARROW_CHUNK = 50_000;
+
+const narrowing = (itemCount: number, items: string, extra = '') =>
+  itemCount <= NARROW_CHUNK ? `PREWHERE source_number IN (SELECT source_number FROM ${items} WHERE run_id = {run:String}${extra})` : '';
+
+export async function regularUsage(ch: ClickHouse, runId: string, t: TariffArrays, watermarkMs: number, loMs: number, hiMs: number, itemCount = NARROW_CHUNK): Promise<UsageRow[]> {
   const items = ch.table('billing_items');
   const rs = await ch.client.query({
     query: `
@@ -104,9 +141,9 @@ export async function regularUsage(ch: ClickHouse, runId: string, t: TariffArray
         SELECT i.item_no AS item_no, c.call_class AS call_class, ${RATED_COLUMNS}
         FROM (
           SELECT source_number, call_class, started_at, duration_ms FROM ${ch.table('calls')} FINAL
+          ${narrowing(itemCount, items)}
           WHERE started_at >= {lo:DateTime64(3, 'UTC')} AND started_at < {hi:DateTime64(3, 'UTC')}
             AND ingested_at <= {w:DateTime64(3, 'UTC')}
-            AND source_number IN (SELECT source_number FROM ${items} WHERE run_id = {run:String})
         ) AS c
         INNER JOIN (SELECT item_no, source_number, plan_no, period_start, period_end FROM ${items} WHERE run_id = {run:String}) AS i
           ON c.source_number = i.source_number
@@ -130,7 +167,7 @@ export async function regularUsage(ch: ClickHouse, runId: string, t: TariffArray
  * period it belongs to (every North American local midnight is on a
  * half-hour UTC boundary). Old granules are skipped by the ingested_at index.
  */
-export async function lateUsage(ch: ClickHouse, runId: string, t: TariffArrays, watermarkMs: number, loMs: number, hiMs: number, minLateAfterMs: number): Promise<LateRow[]> {
+export async function lateUsage(ch: ClickHouse, runId: string, t: TariffArrays, watermarkMs: number, loMs: number, hiMs: number, minLateAfterMs: number, itemCount = NARROW_CHUNK): Promise<LateRow[]> {
   const items = ch.table('billing_items');
   const rs = await ch.client.query({
     query: `
@@ -141,9 +178,9 @@ export async function lateUsage(ch: ClickHouse, runId: string, t: TariffArrays, 
         SELECT i.item_no AS item_no, c.call_class AS call_class, intDiv(toUnixTimestamp64Milli(c.started_at), 1800000) * 1800000 AS bucket_ms, ${RATED_COLUMNS}
         FROM (
           SELECT source_number, call_class, started_at, duration_ms, ingested_at FROM ${ch.table('calls')} FINAL
+          ${narrowing(itemCount, items, ` AND late_after > toDateTime64(0, 3, 'UTC')`)}
           WHERE started_at >= {lo:DateTime64(3, 'UTC')} AND started_at < {hi:DateTime64(3, 'UTC')}
             AND ingested_at > {minAfter:DateTime64(3, 'UTC')} AND ingested_at <= {w:DateTime64(3, 'UTC')}
-            AND source_number IN (SELECT source_number FROM ${items} WHERE run_id = {run:String} AND late_after > toDateTime64(0, 3, 'UTC'))
         ) AS c
         INNER JOIN (SELECT item_no, source_number, plan_no, period_start, late_after, first_start FROM ${items}
                     WHERE run_id = {run:String} AND late_after > toDateTime64(0, 3, 'UTC')) AS i
