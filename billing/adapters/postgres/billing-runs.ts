@@ -11,7 +11,7 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
-import type { Pool, PoolClient } from '../../../core/postgres/index.ts';
+import { withTransaction, type Pool, type PoolClient } from '../../../core/postgres/index.ts';
 import { conflict } from '../../../core/errors.ts';
 import { mapPgError } from './errors.ts';
 
@@ -120,20 +120,7 @@ async function upsertCursors(client: PoolClient, cursors: CursorUpdate[]): Promi
 }
 
 export function createBillingRunStore(pool: Pool): BillingRunStore {
-  const tx = async <T>(fn: (c: PoolClient) => Promise<T>): Promise<T> => {
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
-      const out = await fn(client);
-      await client.query('COMMIT');
-      return out;
-    } catch (e) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw e;
-    } finally {
-      client.release();
-    }
-  };
+  const tx = <T>(fn: (c: PoolClient) => Promise<T>): Promise<T> => withTransaction(pool, fn);
 
   return {
     async withRunLock(waitMs, fn) {

@@ -10,7 +10,7 @@
  * (the payment sets those itself) and never wait. A deadlock or serialization
  * failure from elsewhere is retried.
  */
-import type { Pool, PoolClient } from '../../../core/postgres/index.ts';
+import { withTransaction, type Pool, type PoolClient } from '../../../core/postgres/index.ts';
 import { mapPgError } from './errors.ts';
 
 const RETRYABLE = new Set(['40P01', '40001']);
@@ -136,20 +136,11 @@ SELECT DISTINCT s.phone_number
  ORDER BY 1`;
 
 /** fn inside BEGIN … COMMIT with JIT off: these are small index-driven statements, and JIT compilation costs seconds for nothing. */
-async function tx<T>(pool: Pool, fn: (c: PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+function tx<T>(pool: Pool, fn: (c: PoolClient) => Promise<T>): Promise<T> {
+  return withTransaction(pool, async (client) => {
     await client.query('SET LOCAL jit = off');
-    const out = await fn(client);
-    await client.query('COMMIT');
-    return out;
-  } catch (e) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw e;
-  } finally {
-    client.release();
-  }
+    return fn(client);
+  });
 }
 
 async function evaluate(pool: Pool, askedMs: number): Promise<OverdueEvaluation> {
