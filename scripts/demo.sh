@@ -17,10 +17,12 @@ if [ "$major" -lt 20 ]; then
   exit 1
 fi
 
-# npm ci when node_modules is missing or older than the lock file.
+# Install when node_modules is missing or older than the lock file. npm install, not npm ci:
+# the lock file follows it, but some optional platform builds (chdb's macOS and arm64
+# engines) are not on every registry, and npm ci refuses a lock file without them.
 if [ ! -d node_modules ] || [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  say "installing npm dependencies (npm ci)"
-  npm ci --no-audit --no-fund
+  say "installing npm dependencies (npm install)"
+  npm install --no-audit --no-fund
 fi
 
 # Redis and PostgreSQL for the later stages (admission, billing).
