@@ -8,7 +8,7 @@
  * area, then the caller's validity, then the caller's state. (A number in
  * the subscriber set counts as valid: billing validated it on creation.)
  */
-import { parseNumber } from '../../core/numbers/index.ts';
+import { numberKind, parseNumber } from '../../core/numbers/index.ts';
 
 /** CanPlaceCallResponse.Reason, as proto-loader hands enums over (names). */
 export type Reason = 'REASON_UNSPECIFIED' | 'ALLOWED' | 'OVERDUE' | 'EMERGENCY' | 'UNKNOWN_SUBSCRIBER' | 'OUT_OF_AREA';
@@ -93,10 +93,12 @@ const FOREIGN_E164 = /^\+[2-9]\d{6,14}$/;
 export function decide(source: string, target: string, lookup: CallerLookup | undefined, policy: DecisionPolicy): DecisionResult {
   if (target === '911') return DECISIONS.emergency;
 
-  const to = parseNumber(target);
-  if (to.kind === 'invalid') {
+  // The hot path only asks what the target is; the reason is built for a refusal alone.
+  const targetKind = numberKind(target);
+  if (targetKind === 'invalid') {
     if (FOREIGN_E164.test(target)) return DECISIONS.outOfArea;
-    return { field: 'target_number', reason: to.reason };
+    const to = parseNumber(target);
+    return { field: 'target_number', reason: to.kind === 'invalid' ? to.reason : 'is not a valid number' };
   }
 
   // A subscriber's number was validated when the subscriber was created: the
@@ -111,5 +113,5 @@ export function decide(source: string, target: string, lookup: CallerLookup | un
     return policy.unknownSubscriber === 'allow' ? DECISIONS.unknownAllowed : DECISIONS.unknownDenied;
   }
   if (state === CallerState.Active) return DECISIONS.allowed;
-  return to.kind === 'service_code' && OVERDUE_EXEMPT_TARGETS.has(to.code) ? DECISIONS.overdueExempt : DECISIONS.overdue;
+  return targetKind === 'service_code' && OVERDUE_EXEMPT_TARGETS.has(target) ? DECISIONS.overdueExempt : DECISIONS.overdue;
 }

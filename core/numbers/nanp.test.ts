@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import { describe, expect, it } from 'vitest';
-import { classifyCall, parseNumber, SERVICE_CODES, TOLL_FREE_NPAS, warmUpNumbers, type ParsedNumber } from './index.ts';
+import { classifyCall, numberKind, parseNumber, SERVICE_CODES, TOLL_FREE_NPAS, warmUpNumbers, type ParsedNumber } from './index.ts';
 
 const TERRITORIES = new Set(['PR', 'VI', 'GU', 'MP', 'AS']);
 
@@ -246,5 +246,16 @@ describe('classifyCall', () => {
       }),
       { numRuns: 2_000 },
     );
+  });
+});
+
+describe('numberKind', () => {
+  it('says what parseNumber says, for any string', () => {
+    const anyNumber = fc.oneof(
+      tenDigits.map((d) => `+1${d}`),
+      fc.constantFrom(...SERVICE_CODES, '912', '000', '', '+44', '+4420794600000', '2125550100'),
+      fc.string({ maxLength: 14 }),
+    );
+    fc.assert(fc.property(anyNumber, (s) => { expect(numberKind(s)).toBe(parseNumber(s).kind); }), { numRuns: 5000 });
   });
 });

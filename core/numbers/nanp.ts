@@ -99,6 +99,14 @@ function outcomeOf(code: number): Outcome | undefined {
   return o.valid ? o : undefined;
 }
 
+/** What parseNumber would say a string is, without building its answer: for hot paths (admission). */
+export type NumberKind = 'nanp' | 'service_code' | 'invalid';
+
+export function numberKind(s: string): NumberKind {
+  if (s.length === 3 && SERVICE_CODES.has(s)) return 'service_code';
+  return outcomeOf(lookup(s)) ? 'nanp' : 'invalid';
+}
+
 /** The pay-per-call area code. */
 export const PREMIUM_NPA = '900';
 
