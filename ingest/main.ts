@@ -5,19 +5,10 @@
  */
 import { createClickHouse } from '../core/clickhouse/client.ts';
 import { systemClock } from '../core/clock.ts';
-import { ConfigError, loadConfig } from '../core/config.ts';
-import { createLogger } from '../core/log.ts';
+import { runServiceMain } from '../core/service-main.ts';
 import { startIngest } from './server.ts';
 
-async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (e) {
-    if (e instanceof ConfigError) { console.error(e.message); process.exit(2); }
-    throw e;
-  }
-  const log = createLogger({ level: config.logLevel, name: 'ingest' });
+runServiceMain('ingest', async (config, log) => {
   const ch = createClickHouse({
     url: config.clickhouseUrl,
     user: config.clickhouseUser,
@@ -26,23 +17,8 @@ async function main(): Promise<void> {
     chdbPath: config.chdbPath,
   });
   const running = await startIngest({ config, ch, clock: systemClock, log });
-  // Whatever LOG_LEVEL says: scripts and tests read the ports from this line.
-  log.child({}, { level: 'info' }).info({ grpcPort: running.grpcPort, httpPort: running.httpPort }, 'ingest listening');
-
-  let signalled = false;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (signalled) return;
-    signalled = true;
-    log.info({ signal }, 'draining');
-    running.stop()
-      .then(() => ch.close())
-      .then(() => process.exit(0), (err) => { log.error({ err }, 'drain failed'); process.exit(1); });
+  return {
+    ports: { grpcPort: running.grpcPort, httpPort: running.httpPort },
+    stop: () => running.stop().then(() => ch.close()),
   };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-}
-
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
 });
