@@ -234,17 +234,20 @@ export interface ItemizeQuery {
 export async function itemizeCalls(ch: ClickHouse, t: TariffArrays, q: ItemizeQuery): Promise<ItemizedCall[]> {
   const rs = await ch.client.query({
     query: `
-      SELECT c.call_id, c.target_number, toUnixTimestamp64Milli(c.started_at) AS s, toUnixTimestamp64Milli(c.ended_at) AS e, c.duration_ms, c.call_class,
-             ${RATED_COLUMNS}, bsec * rate AS units, c.started_at < {ps:DateTime64(3, 'UTC')} AS is_late
-      FROM (
-        SELECT call_id, target_number, started_at, ended_at, duration_ms, call_class, ingested_at FROM ${ch.table('calls')} FINAL
-        WHERE source_number = {src:String} AND started_at >= {first:DateTime64(3, 'UTC')} AND started_at < {pe:DateTime64(3, 'UTC')}
-          AND ingested_at <= {w:DateTime64(3, 'UTC')}
-      ) AS c
-      CROSS JOIN (SELECT toUInt16({plan:UInt16}) AS plan_no) AS i
-      WHERE (c.started_at >= {ps:DateTime64(3, 'UTC')} OR c.ingested_at > {lateAfter:DateTime64(3, 'UTC')})
-        AND (c.started_at, c.call_id) > ({afterStart:DateTime64(3, 'UTC')}, {afterId:String})
-      ORDER BY c.started_at, c.call_id
+      SELECT call_id, target_number, s, e, duration_ms, call_class, bsec, units, is_late FROM (
+        SELECT c.call_id AS call_id, c.target_number AS target_number, toUnixTimestamp64Milli(c.started_at) AS s,
+               toUnixTimestamp64Milli(c.ended_at) AS e, c.duration_ms AS duration_ms, c.call_class AS call_class, c.started_at AS started_at,
+               ${RATED_COLUMNS}, bsec * rate AS units, c.started_at < {ps:DateTime64(3, 'UTC')} AS is_late
+        FROM (
+          SELECT call_id, target_number, started_at, ended_at, duration_ms, call_class, ingested_at FROM ${ch.table('calls')} FINAL
+          WHERE source_number = {src:String} AND started_at >= {first:DateTime64(3, 'UTC')} AND started_at < {pe:DateTime64(3, 'UTC')}
+            AND ingested_at <= {w:DateTime64(3, 'UTC')}
+        ) AS c
+        CROSS JOIN (SELECT toUInt16({plan:UInt16}) AS plan_no) AS i
+        WHERE (c.started_at >= {ps:DateTime64(3, 'UTC')} OR c.ingested_at > {lateAfter:DateTime64(3, 'UTC')})
+          AND (c.started_at, c.call_id) > ({afterStart:DateTime64(3, 'UTC')}, {afterId:String})
+      )
+      ORDER BY started_at, call_id
       LIMIT {limit:UInt32}
       SETTINGS ${SETTINGS}`,
     query_params: {
@@ -254,8 +257,8 @@ export async function itemizeCalls(ch: ClickHouse, t: TariffArrays, q: ItemizeQu
     },
     format: 'TabSeparated',
   });
-  return parseTsv(await rs.text()).map((r) => ({
-    callId: r[0]!, targetNumber: r[1]!, startedAt: new Date(Number(r[2])).toISOString(), endedAt: new Date(Number(r[3])).toISOString(),
-    durationMs: Number(r[4]), callClass: r[5]!, billableSeconds: Number(r[10]), chargeUnits: Number(r[12]), late: r[13] === '1',
+  return parseTsv(await rs.text()).map(([callId, target, s, e, dur, cls, bsec, units, late]) => ({
+    callId: callId!, targetNumber: target!, startedAt: new Date(Number(s)).toISOString(), endedAt: new Date(Number(e)).toISOString(),
+    durationMs: Number(dur), callClass: cls!, billableSeconds: Number(bsec), chargeUnits: Number(units), late: late === '1',
   }));
 }
