@@ -7,16 +7,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
 import { createClickHouse, queryRows, type ClickHouse } from '../../core/clickhouse/client.ts';
 import { migrateClickHouse } from '../../core/clickhouse/migrate.ts';
 import { fixedClock } from '../../core/clock.ts';
 import { createLogger } from '../../core/log.ts';
-import { createPool, type Pool } from '../../core/postgres/index.ts';
+import { copyIn, createPool, type Pool } from '../../core/postgres/index.ts';
 import { loadTariff } from '../../billing/domain/index.ts';
 import { migrateBilling } from '../../billing/adapters/postgres/index.ts';
 import { createBilling } from '../../billing/service.ts';
@@ -53,18 +50,12 @@ const phoneOf = (i: number) => `+1${212 + (i % 600 >= 300 ? 100 : 0)}${String(20
 async function loadSubscribers(pool: Pool, n: number): Promise<void> {
   const client = await pool.connect();
   try {
-    const stream = client.query(copyFrom('COPY subscribers (phone_number, subscription_date, time_zone, plan) FROM STDIN'));
-    async function* rows() {
-      let buf = '';
-      for (let i = 0; i < n; i++) {
-        buf += `${phoneOf(i)}\t2026-10-${String((i % 31) + 1).padStart(2, '0')}\t${ZONES[i % ZONES.length]}\t${i % 10 === 0 ? 'saver' : 'standard'}\n`;
-        if (buf.length > 1 << 16) { yield buf; buf = ''; }
-      }
-      if (buf) yield buf;
-    }
-    await pipeline(Readable.from(rows()), stream);
+    await copyIn(client, 'COPY subscribers (phone_number, subscription_date, time_zone, plan) FROM STDIN', range(n),
+      (i) => `${phoneOf(i)}\t2026-10-${String((i % 31) + 1).padStart(2, '0')}\t${ZONES[i % ZONES.length]}\t${i % 10 === 0 ? 'saver' : 'standard'}\n`);
   } finally { client.release(); }
 }
+
+function* range(n: number): Generator<number> { for (let i = 0; i < n; i++) yield i; }
 
 /** Calls generated inside the engine: each subscriber's inside its first period, ~perSub each. */
 export async function loadCalls(ch: ClickHouse, subs: number, perSub: number): Promise<void> {
@@ -115,17 +106,10 @@ async function baseline(ch: ClickHouse, pool: Pool, bills: number): Promise<{ qu
   t = performance.now();
   const client = await pool.connect();
   try {
-    const stream = client.query(copyFrom('COPY bare_bills FROM STDIN'));
-    async function* rows() {
-      let buf = '';
-      for (let i = 0; i < bills; i++) {
-        const id = `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
-        buf += `${id}\t${id}\t0\t2026-10-01T04:00:00Z\t2026-11-01T04:00:00Z\t2026-10-01\t2026-11-01\t2026-11-30T12:00:00Z\t2026-12-21T12:00:00Z\tUSD\t4100\t2026-11-30T11:59:00Z\t${id}\t${lines}\n`;
-        if (buf.length > 1 << 16) { yield buf; buf = ''; }
-      }
-      if (buf) yield buf;
-    }
-    await pipeline(Readable.from(rows()), stream);
+    await copyIn(client, 'COPY bare_bills FROM STDIN', range(bills), (i) => {
+      const id = `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
+      return `${id}\t${id}\t0\t2026-10-01T04:00:00Z\t2026-11-01T04:00:00Z\t2026-10-01\t2026-11-01\t2026-11-30T12:00:00Z\t2026-12-21T12:00:00Z\tUSD\t4100\t2026-11-30T11:59:00Z\t${id}\t${lines}\n`;
+    });
   } finally { client.release(); }
   return { queryMs, copyMs: performance.now() - t };
 }

@@ -8,10 +8,7 @@
  * resumed run a no-op for periods already billed. Each chunk of bills and the
  * cursors that follow from it commit together.
  */
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { from as copyFrom } from 'pg-copy-streams';
-import { withTransaction, type Pool, type PoolClient } from '../../../core/postgres/index.ts';
+import { copyIn, copyText, COPY_NULL, withTransaction, type Pool, type PoolClient } from '../../../core/postgres/index.ts';
 import { conflict } from '../../../core/errors.ts';
 import { mapPgError } from './errors.ts';
 
@@ -78,40 +75,18 @@ const iso = (ms: number) => new Date(ms).toISOString();
 const BILL_COPY_COLUMNS = `id, subscriber_id, period_index, period_start, period_end, period_start_local, period_end_local,
   issued_at, due_at, currency, total_cents, watermark, run_id, lines`;
 
-/** COPY text format: backslash, tab, newline and carriage return escaped. */
-const copyText = (v: string) => v.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
-const NULL = '\\N';
+const billLine = (runId: string) => (b: NewBill) => [
+  b.id, b.subscriberId, b.periodIndex, iso(b.periodStartMs), iso(b.periodEndMs), b.periodStartLocal, b.periodEndLocal,
+  iso(b.issuedAtMs), iso(b.dueAtMs), b.currency, b.totalCents, iso(b.watermarkMs), runId, copyText(JSON.stringify(b.lines)),
+].join('\t') + '\n';
 
-async function copyRows(client: PoolClient, sql: string, rows: Iterable<string>): Promise<void> {
-  const stream = client.query(copyFrom(sql));
-  await pipeline(Readable.from(rows, { objectMode: false }), stream);
-}
-
-function* billRows(bills: NewBill[], runId: string): Generator<string> {
-  let buf = '';
-  for (const b of bills) {
-    buf += [
-      b.id, b.subscriberId, b.periodIndex, iso(b.periodStartMs), iso(b.periodEndMs), b.periodStartLocal, b.periodEndLocal,
-      iso(b.issuedAtMs), iso(b.dueAtMs), b.currency, b.totalCents, iso(b.watermarkMs), runId, copyText(JSON.stringify(b.lines)),
-    ].join('\t') + '\n';
-    if (buf.length > 1 << 16) { yield buf; buf = ''; }
-  }
-  if (buf) yield buf;
-}
-
-function* cursorRows(cursors: CursorUpdate[]): Generator<string> {
-  let buf = '';
-  for (const c of cursors) {
-    buf += `${c.subscriberId}\t${c.nextPeriodIndex}\t${iso(c.nextPeriodEndMs)}\t${c.lastWatermarkMs === null ? NULL : iso(c.lastWatermarkMs)}\n`;
-    if (buf.length > 1 << 16) { yield buf; buf = ''; }
-  }
-  if (buf) yield buf;
-}
+const cursorLine = (c: CursorUpdate) =>
+  `${c.subscriberId}\t${c.nextPeriodIndex}\t${iso(c.nextPeriodEndMs)}\t${c.lastWatermarkMs === null ? COPY_NULL : iso(c.lastWatermarkMs)}\n`;
 
 async function upsertCursors(client: PoolClient, cursors: CursorUpdate[]): Promise<void> {
   if (!cursors.length) return;
   await client.query(`CREATE TEMP TABLE stage_cursors (LIKE billing_cursors) ON COMMIT DROP`);
-  await copyRows(client, `COPY stage_cursors (subscriber_id, next_period_index, next_period_end, last_watermark) FROM STDIN`, cursorRows(cursors));
+  await copyIn(client, `COPY stage_cursors (subscriber_id, next_period_index, next_period_end, last_watermark) FROM STDIN`, cursors, cursorLine);
   // A cursor only moves forward: a stale writer can never rewind it.
   await client.query(`INSERT INTO billing_cursors SELECT * FROM stage_cursors
     ON CONFLICT (subscriber_id) DO UPDATE SET next_period_index = EXCLUDED.next_period_index,
@@ -120,8 +95,6 @@ async function upsertCursors(client: PoolClient, cursors: CursorUpdate[]): Promi
 }
 
 export function createBillingRunStore(pool: Pool): BillingRunStore {
-  const tx = <T>(fn: (c: PoolClient) => Promise<T>): Promise<T> => withTransaction(pool, fn);
-
   return {
     async withRunLock(waitMs, fn) {
       const client = await pool.connect();
@@ -181,7 +154,7 @@ export function createBillingRunStore(pool: Pool): BillingRunStore {
     },
 
     async writeBills(bills, cursors, runId) {
-      return tx(async (client) => {
+      return withTransaction(pool, async (client) => {
         let created = 0;
         if (bills.length) {
           // Under the run lock, with cursors written in the same transactions as bills, the
@@ -190,13 +163,13 @@ export function createBillingRunStore(pool: Pool): BillingRunStore {
           // through INSERT ... ON CONFLICT DO NOTHING instead.
           await client.query('SAVEPOINT direct_copy');
           try {
-            await copyRows(client, `COPY bills (${BILL_COPY_COLUMNS}) FROM STDIN`, billRows(bills, runId));
+            await copyIn(client, `COPY bills (${BILL_COPY_COLUMNS}) FROM STDIN`, bills, billLine(runId));
             created = bills.length;
           } catch (e) {
             if ((e as { code?: string }).code !== '23505') throw e;
             await client.query('ROLLBACK TO SAVEPOINT direct_copy');
             await client.query(`CREATE TEMP TABLE stage_bills (LIKE bills INCLUDING DEFAULTS) ON COMMIT DROP`);
-            await copyRows(client, `COPY stage_bills (${BILL_COPY_COLUMNS}) FROM STDIN`, billRows(bills, runId));
+            await copyIn(client, `COPY stage_bills (${BILL_COPY_COLUMNS}) FROM STDIN`, bills, billLine(runId));
             const r = await client.query(`INSERT INTO bills (${BILL_COPY_COLUMNS}) SELECT ${BILL_COPY_COLUMNS} FROM stage_bills ON CONFLICT DO NOTHING`);
             created = r.rowCount ?? 0;
           }
@@ -207,7 +180,7 @@ export function createBillingRunStore(pool: Pool): BillingRunStore {
     },
 
     async writeCursors(cursors) {
-      if (cursors.length) await tx((client) => upsertCursors(client, cursors)).catch(mapPgError);
+      if (cursors.length) await withTransaction(pool, (client) => upsertCursors(client, cursors)).catch(mapPgError);
     },
   };
 }
