@@ -5,16 +5,13 @@
  * `ageSeconds` says how old it is), 503 before the first load and while
  * draining.
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
+import { listenHttp, type ListeningHttp } from '../core/http.ts';
 import type { Logger } from '../core/log.ts';
 import type { AdmissionMetrics } from './metrics.ts';
 import type { ReplicaStatus } from './replica/sync.ts';
 
-export interface AdmissionHttp {
-  port: number;
-  close(): Promise<void>;
-}
+export type AdmissionHttp = ListeningHttp;
 
 export interface AdmissionHttpDeps {
   metrics: AdmissionMetrics;
@@ -54,18 +51,5 @@ export function createAdmissionHttpHandler(deps: AdmissionHttpDeps): http.Reques
 }
 
 export function listenAdmissionHttp(deps: AdmissionHttpDeps, host: string, port: number): Promise<AdmissionHttp> {
-  const server = http.createServer(createAdmissionHttpHandler(deps));
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve({
-        port: (server.address() as AddressInfo).port,
-        close: () => new Promise<void>((res) => {
-          server.close(() => res());
-          server.closeAllConnections();
-        }),
-      });
-    });
-  });
+  return listenHttp(createAdmissionHttpHandler(deps), host, port);
 }

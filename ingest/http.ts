@@ -8,8 +8,8 @@
  * output ({"meta":[{"name","type"}],"data":[[…]],"rows":N,…}); 400
  * {"error": "…"} for an empty, invalid or writing statement; 413 past 1 MiB.
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
+import { listenHttp, type ListeningHttp } from '../core/http.ts';
 import type { ClickHouse } from '../core/clickhouse/client.ts';
 import { readOnlySettings, readOnlyStatement } from '../core/clickhouse/readonly.ts';
 import { isDomainError } from '../core/errors.ts';
@@ -18,11 +18,7 @@ import type { IngestMetrics } from './metrics.ts';
 
 const MAX_SQL_BYTES = 1024 * 1024;
 
-export interface IngestHttp {
-  server: http.Server;
-  port: number;
-  close(): Promise<void>;
-}
+export type IngestHttp = ListeningHttp;
 
 export interface IngestHttpDeps {
   ch: ClickHouse;
@@ -98,19 +94,5 @@ export function createIngestHttpHandler(deps: IngestHttpDeps): http.RequestListe
 }
 
 export function listenIngestHttp(deps: IngestHttpDeps, host: string, port: number): Promise<IngestHttp> {
-  const server = http.createServer(createIngestHttpHandler(deps));
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve({
-        server,
-        port: (server.address() as AddressInfo).port,
-        close: () => new Promise<void>((res) => {
-          server.close(() => res());
-          server.closeAllConnections();
-        }),
-      });
-    });
-  });
+  return listenHttp(createIngestHttpHandler(deps), host, port);
 }
