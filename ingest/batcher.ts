@@ -25,6 +25,8 @@ import type { Logger } from '../core/log.ts';
 import type { CallStore, LookupKeys } from './adapters/clickhouse.ts';
 import { BufferPool, LineBuffer } from './domain/line-buffer.ts';
 import type { SeenIds } from './domain/seen-ids.ts';
+import type { CallRow } from './domain/event.ts';
+import { appendCallLine } from './domain/tsv.ts';
 import type { IngestMetrics } from './metrics.ts';
 
 /** One request (stream or unary call) waiting for its events to be durable. */
@@ -91,6 +93,14 @@ export class GroupCommit {
     this.buf = new Pending(new LineBuffer(this.pool));
   }
 
+  /**
+   * Publishes the pending-memory gauge: once per request message, not per
+   * event (a gauge update costs as much as queueing an event).
+   */
+  publish(): void {
+    this.deps.metrics.pendingBytes.set(this.pendingBytes);
+  }
+
   /** Memory held for events not yet durable is at or past the bound. */
   get overloaded(): boolean { return this.isOverloaded; }
 
@@ -102,16 +112,18 @@ export class GroupCommit {
     return () => this.pressureListeners.delete(listener);
   }
 
-  addCall(w: Waiter, callId: string, source: string, startMs: number, line: string): void {
+  /** Queues a valid call: its `calls` line is written straight into the batch's buffer. */
+  addCall(w: Waiter, row: CallRow, ingestedAt: string): void {
     const b = this.buf;
     if (b.rows === 0) b.firstAt = performance.now();
-    b.ids.push(callId);
-    b.sources.push(source);
-    b.starts.push(startMs);
-    b.offsets.push(b.tsv.write(line));
+    b.ids.push(row.callId);
+    b.sources.push(row.source);
+    b.starts.push(row.startMs);
+    const at = appendCallLine(b.tsv, row, ingestedAt);
+    b.offsets.push(at);
     b.waiters.push(w);
     w.outstanding++;
-    this.grow(b, estimateBytes(line, callId));
+    this.grow(b, b.tsv.len - at + row.callId.length + ROW_OVERHEAD_BYTES);
   }
 
   addRejection(w: Waiter, line: string): void {
@@ -120,7 +132,7 @@ export class GroupCommit {
     b.rejLines.push(line);
     b.rejWaiters.push(w);
     w.outstanding++;
-    this.grow(b, estimateBytes(line, ''));
+    this.grow(b, line.length + ROW_OVERHEAD_BYTES);
   }
 
   /** Writes everything buffered, including what arrives meanwhile; resolves when nothing is pending. */
@@ -140,7 +152,6 @@ export class GroupCommit {
   private grow(b: Pending, bytes: number): void {
     b.bytes += bytes;
     this.pendingBytes += bytes;
-    this.deps.metrics.pendingBytes.set(this.pendingBytes);
     if (!this.isOverloaded && this.pendingBytes >= this.opts.maxPendingBytes) this.setOverloaded(true);
     if (b.rows >= this.opts.flushRows || b.bytes >= this.opts.flushBytes) {
       // Full: later events go to a new batch, so no insert grows past the flush size.
@@ -275,8 +286,8 @@ export class GroupCommit {
   }
 }
 
-/** Memory an event holds while pending: its line and id (one-byte strings) plus array slots and headers. */
-const estimateBytes = (line: string, callId: string) => line.length + callId.length + 96;
+/** Memory an event holds while pending beyond its line and id: array slots and string headers. */
+const ROW_OVERHEAD_BYTES = 96;
 
 function lookupKeys(b: Pending, idx: number[]): LookupKeys {
   const ids: string[] = [];

@@ -13,7 +13,7 @@ import { createClickHouseCallStore, type CallStore } from './adapters/clickhouse
 import { GroupCommit, type Waiter } from './batcher.ts';
 import { validateEvent, type CallEndEvent, type Limits, type Rejection } from './domain/event.ts';
 import { SeenIds, SeenIdsLoader } from './domain/seen-ids.ts';
-import { callLine, dateTime64Field, rejectionLine } from './domain/tsv.ts';
+import { dateTime64Field, rejectionLine } from './domain/tsv.ts';
 import { createIngestMetrics, reasonLabel, type IngestMetrics } from './metrics.ts';
 
 /** What a request (stream or unary call) is answered. */
@@ -193,7 +193,7 @@ class Service implements IngestService {
       const ev = events[i]!;
       const v = validateEvent(ev, now, this.limits);
       if (v.ok) {
-        this.batcher.addCall(req, v.row.callId, v.row.source, v.row.startMs, callLine(v.row, at));
+        this.batcher.addCall(req, v.row, at);
       } else {
         req.rejected++;
         if (req.rejections.length < MAX_ECHOED_REJECTIONS) req.rejections.push(v.rejection);
@@ -201,6 +201,7 @@ class Service implements IngestService {
         this.batcher.addRejection(req, rejectionLine(v.rejection, v.raw, at));
       }
     }
+    this.batcher.publish();
   }
 
   async drain(): Promise<void> {

@@ -64,16 +64,25 @@ const NANOS_MAX = 999_999_999;
 // instants are no call a switch can report and would only make odd partitions.
 const EPOCH_REASON = 'must not be before 1970-01-01T00:00:00Z';
 
-type Instant = { ms: number } | { reason: string };
-
-function readInstant(t: Timestamp | null | undefined): Instant {
-  if (t === null || t === undefined) return { reason: 'is required' };
+/**
+ * An instant in epoch milliseconds, or NaN when the timestamp is unusable
+ * (instantProblem then says why): no object per timestamp on the hot path.
+ */
+function instantMs(t: Timestamp | null | undefined): number {
+  if (t === null || t === undefined) return NaN;
   const nanos = t.nanos ?? 0;
-  if (!Number.isInteger(nanos) || nanos < 0 || nanos > NANOS_MAX) return { reason: `nanos must be between 0 and ${NANOS_MAX}, got ${nanos}` };
+  if (!Number.isInteger(nanos) || nanos < 0 || nanos > NANOS_MAX) return NaN;
   const ms = timestampToMillis(t);
-  if (!Number.isFinite(ms)) return { reason: `seconds is not an integer: ${JSON.stringify(t.seconds)}` };
-  if (ms < 0) return { reason: EPOCH_REASON };
-  return { ms };
+  return Number.isFinite(ms) && ms >= 0 ? ms : NaN;
+}
+
+function instantProblem(t: Timestamp | null | undefined): string {
+  if (t === null || t === undefined) return 'is required';
+  const nanos = t.nanos ?? 0;
+  if (!Number.isInteger(nanos) || nanos < 0 || nanos > NANOS_MAX) return `nanos must be between 0 and ${NANOS_MAX}, got ${nanos}`;
+  const ms = timestampToMillis(t);
+  if (!Number.isFinite(ms)) return `seconds is not an integer: ${JSON.stringify(t.seconds)}`;
+  return EPOCH_REASON;
 }
 
 function reject(ev: CallEndEvent, field: EventField, reason: string): Validation {
@@ -91,16 +100,16 @@ export function validateEvent(ev: CallEndEvent, nowMs: number, limits: Limits): 
   const cls = classifyCall(source, target);
   if (!cls.ok) return reject(ev, cls.field, cls.reason);
 
-  const start = readInstant(ev.start);
-  if ('reason' in start) return reject(ev, 'start', start.reason);
-  const end = readInstant(ev.end);
-  if ('reason' in end) return reject(ev, 'end', end.reason);
+  const startMs = instantMs(ev.start);
+  if (Number.isNaN(startMs)) return reject(ev, 'start', instantProblem(ev.start));
+  const endMs = instantMs(ev.end);
+  if (Number.isNaN(endMs)) return reject(ev, 'end', instantProblem(ev.end));
 
   const horizon = nowMs + limits.maxFutureSeconds * 1000;
-  if (start.ms > horizon) return reject(ev, 'start', `is ${futureSeconds(start.ms, nowMs)} s in the future; at most ${limits.maxFutureSeconds} s is allowed`);
-  if (end.ms < start.ms) return reject(ev, 'end', 'must not be before start');
-  if (end.ms > horizon) return reject(ev, 'end', `is ${futureSeconds(end.ms, nowMs)} s in the future; at most ${limits.maxFutureSeconds} s is allowed`);
-  const durationMs = end.ms - start.ms;
+  if (startMs > horizon) return reject(ev, 'start', `is ${futureSeconds(startMs, nowMs)} s in the future; at most ${limits.maxFutureSeconds} s is allowed`);
+  if (endMs < startMs) return reject(ev, 'end', 'must not be before start');
+  if (endMs > horizon) return reject(ev, 'end', `is ${futureSeconds(endMs, nowMs)} s in the future; at most ${limits.maxFutureSeconds} s is allowed`);
+  const durationMs = endMs - startMs;
   if (durationMs > limits.maxCallSeconds * 1000) {
     return reject(ev, 'end', `call lasts ${Math.ceil(durationMs / 1000)} s; at most ${limits.maxCallSeconds} s is allowed`);
   }
@@ -111,8 +120,8 @@ export function validateEvent(ev: CallEndEvent, nowMs: number, limits: Limits): 
       callId,
       source,
       target,
-      startMs: start.ms,
-      endMs: end.ms,
+      startMs,
+      endMs,
       durationMs,
       sourceCountry: cls.sourceCountry,
       targetCountry: cls.targetCountry,

@@ -24,6 +24,11 @@ export class LineBuffer {
     return at;
   }
 
+  /** Room for at least `n` more bytes. */
+  ensure(n: number): void {
+    if (this.buf.length - this.len < n) this.grow(n);
+  }
+
   /** The bytes written, without copying; valid until release(). */
   bytes(): Buffer {
     return this.buf.subarray(0, this.len);
