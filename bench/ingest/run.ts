@@ -120,6 +120,10 @@ async function phase(plan: Plan, tmp: string, method: 'batches' | 'calls'): Prom
     const seconds = (performance.now() - t0) / 1000;
     const cpu1 = await cpuSeconds(svc.pid);
     const rss = await peakRssMiB(svc.pid);
+    const metrics = await (await fetch(`http://127.0.0.1:${svc.httpPort}/metrics`)).text();
+    const metric = (name: string) => Number(metrics.match(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm'))?.[1] ?? NaN);
+    const flushes = metric('phonebill_ingest_flush_seconds_count');
+    log(`  service: ${fmtInt(flushes)} flushes, ${(metric('phonebill_ingest_flush_seconds_sum')).toFixed(2)} s flushing, ${fmtInt(metric('phonebill_ingest_batch_rows_sum') / flushes)} rows per flush, ${fmtInt(metric('phonebill_ingest_dedup_lookups_total'))} ids looked up in ClickHouse`);
     const acknowledged = done.reduce((s, d) => s + d.acknowledged, 0);
     const accepted = done.reduce((s, d) => s + d.accepted, 0);
     const res = await sqlViaService(`http://127.0.0.1:${svc.httpPort}/sql`, 'SELECT count() FROM phonebill.calls');

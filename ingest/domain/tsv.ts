@@ -137,13 +137,25 @@ function ascii(b: Buffer, p: number, s: string): number {
   return p;
 }
 
-/** A non-negative integer in decimal. */
+/** A non-negative integer in decimal (exact below 2^53). */
 function digits(b: Buffer, p: number, n: number): number {
-  if (n < 10) { b[p] = 48 + n; return p + 1; }
-  let len = 0;
-  for (let x = n; x >= 1; x = Math.floor(x / 10)) len++;
-  let x = n;
-  for (let i = p + len - 1; i >= p; i--) { const q = Math.floor(x / 10); b[i] = 48 + (x - q * 10); x = q; }
+  if (n < 1e9) return smallDigits(b, p, n, 0);
+  // Two int32 halves: integer division by 10 on int32 compiles to a multiply.
+  const hi = Math.floor(n / 1e9);
+  return smallDigits(b, smallDigits(b, p, hi, 0), n - hi * 1e9, 9);
+}
+
+/** 0 <= n < 1e9 in decimal, left-padded with zeros to `width` digits. */
+function smallDigits(b: Buffer, p: number, n: number, width: number): number {
+  let x = n | 0;
+  let len = 1;
+  for (let y = x; y >= 10; y = (y / 10) | 0) len++;
+  if (len < width) len = width;
+  for (let i = p + len - 1; i >= p; i--) {
+    const q = (x / 10) | 0;
+    b[i] = 48 + x - q * 10;
+    x = q;
+  }
   return p + len;
 }
 

@@ -5,7 +5,7 @@ import { millisToTimestamp } from '../../core/grpc/proto.ts';
 import { validateEvent, rawTimestamp, type CallEndEvent } from '../domain/event.ts';
 import { BufferPool, LineBuffer } from '../domain/line-buffer.ts';
 import { SeenIds, SeenIdsLoader } from '../domain/seen-ids.ts';
-import { callLine, dateTime64Field, escapeTsv, formatDateTime64, rejectionLine } from '../domain/tsv.ts';
+import { appendCallLine, callLine, dateTime64Field, escapeTsv, formatDateTime64, rejectionLine } from '../domain/tsv.ts';
 
 const NOW = Date.parse('2026-11-29T12:00:00Z');
 const LIMITS = { maxCallSeconds: 86_400, maxFutureSeconds: 300 };
@@ -99,6 +99,27 @@ describe('TabSeparated text', () => {
     if (bad.ok) throw new Error('invalid');
     expect(rejectionLine(bad.rejection, bad.raw, 'T')).toBe(
       'T\tc-1\tx\\ny\t+14165550123\t2026-11-29T11:00:00.000000000Z\t2026-11-29T11:01:01.500000000Z\tsource_number\tmust be E.164 +1NPANXXXXXX\n');
+  });
+});
+
+describe('appendCallLine', () => {
+  it('writes exactly the bytes of callLine, for any id and any instant', () => {
+    const row = fc.record({
+      callId: fc.string({ unit: fc.constantFrom('a', '7', '-', '\t', '\n', '\r', '\\', '\0', 'é', '✓', '😀'), minLength: 1, maxLength: 40 }),
+      startMs: fc.integer({ min: 0, max: 9_999_999_999_999 }),
+      durationMs: fc.integer({ min: 0, max: 86_400_000 }),
+    });
+    fc.assert(fc.property(fc.array(row, { minLength: 1, maxLength: 20 }), (rows) => {
+      const lb = new LineBuffer(new BufferPool(1, 1 << 20, 16));
+      const want: Buffer[] = [];
+      for (const x of rows) {
+        const r = { callId: x.callId, source: '+12125550100', target: '911', startMs: x.startMs, endMs: x.startMs + x.durationMs, durationMs: x.durationMs, sourceCountry: 'US', targetCountry: '', callClass: 'service_code' } as const;
+        const at = appendCallLine(lb, r, '1764417600000');
+        expect(at).toBe(want.reduce((n, b) => n + b.length, 0));
+        want.push(Buffer.from(callLine(r, '1764417600000'), 'utf8'));
+      }
+      expect(lb.bytes().equals(Buffer.concat(want))).toBe(true);
+    }), { numRuns: 500 });
   });
 });
 
