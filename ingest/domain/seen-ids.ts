@@ -92,18 +92,20 @@ class Bloom {
     this.mask = bits - 1;
   }
 
-  add(h: Uint32Array): void {
+  add(h: Uint32Array, at: number): void {
     const w = this.words;
-    for (let i = 0, x = h[0]!; i < HASHES; i++, x = (x + h[1]!) >>> 0) {
+    const step = h[at + 1]!;
+    for (let i = 0, x = h[at]!; i < HASHES; i++, x = (x + step) >>> 0) {
       const bit = x & this.mask;
       w[bit >>> 5]! |= 1 << (bit & 31);
     }
     this.count++;
   }
 
-  has(h: Uint32Array): boolean {
+  has(h: Uint32Array, at: number): boolean {
     const w = this.words;
-    for (let i = 0, x = h[0]!; i < HASHES; i++, x = (x + h[1]!) >>> 0) {
+    const step = h[at + 1]!;
+    for (let i = 0, x = h[at]!; i < HASHES; i++, x = (x + step) >>> 0) {
       const bit = x & this.mask;
       if ((w[bit >>> 5]! & (1 << (bit & 31))) === 0) return false;
     }
@@ -137,21 +139,28 @@ export class SeenIds {
   }
 
   add(callId: string, startMs: number): void {
-    this.hasher.reset();
-    this.hasher.string(callId);
-    this.hasher.finish(this.h);
+    this.hashInto(callId, this.h, 0);
     this.addHashed(this.h, startMs);
   }
 
-  /** For the loader: the id's hashes are already in `h`. */
-  addHashed(h: Uint32Array, startMs: number): void {
+  /** The id's two hashes into out[at], out[at + 1]: hash once, then check and add. */
+  hashInto(callId: string, out: Uint32Array, at: number): void {
+    this.hasher.reset();
+    this.hasher.string(callId);
+    this.hasher.finish(this.h);
+    out[at] = this.h[0]!;
+    out[at + 1] = this.h[1]!;
+  }
+
+  /** add() with the id's hashes already in h[at], h[at + 1] (see hashInto). */
+  addHashed(h: Uint32Array, startMs: number, at = 0): void {
     const day = Math.floor(startMs / DAY_MS);
     if (day < this.coveredFrom && this.coveredFrom !== Infinity) return; // answered 'unknown' anyway
     let chain = this.days.get(day);
     if (!chain) this.days.set(day, (chain = [new Bloom(FIRST_CAPACITY)]));
     let last = chain[chain.length - 1]!;
     if (last.count >= last.capacity) chain.push((last = new Bloom(last.capacity * 2)));
-    last.add(h);
+    last.add(h, at);
   }
 
   check(callId: string, startMs: number): Seen {
@@ -159,10 +168,20 @@ export class SeenIds {
     if (day < this.coveredFrom) return 'unknown';
     const chain = this.days.get(day);
     if (!chain) return 'absent';
-    this.hasher.reset();
-    this.hasher.string(callId);
-    this.hasher.finish(this.h);
-    for (let i = 0; i < chain.length; i++) if (chain[i]!.has(this.h)) return 'maybe';
+    this.hashInto(callId, this.h, 0);
+    return this.checkChain(chain, this.h, 0);
+  }
+
+  /** check() with the id's hashes already in h[at], h[at + 1] (see hashInto). */
+  checkHashed(h: Uint32Array, at: number, startMs: number): Seen {
+    const day = Math.floor(startMs / DAY_MS);
+    if (day < this.coveredFrom) return 'unknown';
+    const chain = this.days.get(day);
+    return chain ? this.checkChain(chain, h, at) : 'absent';
+  }
+
+  private checkChain(chain: Bloom[], h: Uint32Array, at: number): Seen {
+    for (let i = 0; i < chain.length; i++) if (chain[i]!.has(h, at)) return 'maybe';
     return 'absent';
   }
 

@@ -5,6 +5,7 @@ import { millisToTimestamp } from '../../core/grpc/proto.ts';
 import { validateEvent, rawTimestamp, type CallEndEvent } from '../domain/event.ts';
 import { BufferPool, LineBuffer } from '../domain/line-buffer.ts';
 import { SeenIds, SeenIdsLoader } from '../domain/seen-ids.ts';
+import { FirstOccurrence } from '../batcher.ts';
 import { appendCallLine, callLine, dateTime64Field, escapeTsv, formatDateTime64, rejectionLine } from '../domain/tsv.ts';
 
 const NOW = Date.parse('2026-11-29T12:00:00Z');
@@ -120,6 +121,16 @@ describe('appendCallLine', () => {
       }
       expect(lb.bytes().equals(Buffer.concat(want))).toBe(true);
     }), { numRuns: 500 });
+  });
+});
+
+describe('FirstOccurrence', () => {
+  it('finds exactly the repeated ids, even when different ids share both hashes', () => {
+    const ids = ['a', 'b', 'a', 'c', 'b', 'd'];
+    // b, c and d collide completely; only the id comparison tells them apart.
+    const hashes = new Uint32Array([1, 2, 7, 7, 1, 2, 7, 7, 7, 7, 7, 7]);
+    const f = new FirstOccurrence(ids.length);
+    expect(ids.map((_, i) => f.isFirst(i, hashes, ids))).toEqual([true, true, false, true, false, true]);
   });
 });
 
