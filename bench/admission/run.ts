@@ -174,6 +174,8 @@ export async function main(argv: string[]): Promise<void> {
     for (const s of Object.values(servers)) await phase(loaders, s.addr, s.pid, 64, { ...plan, durationMs: plan.serverWarmupMs }, false);
 
     const h0 = await scrapeBuckets(admHttp);
+    // The decision time of each admission phase too: where a tail comes from (idle waits at 1 in flight, or load).
+    const byPhase: Record<PhaseName, ReturnType<typeof decisionQuantiles>[]> = { c1: [], c16: [], c64: [] };
     const results: Record<Server, Record<PhaseName, Phase[]>> = { admission: { c1: [], c16: [], c64: [] }, bare: { c1: [], c16: [], c64: [] } };
     for (let round = 0; round < plan.rounds; round++) {
       // Alternate which server goes first, so drift on the shared machine hits both alike.
@@ -182,7 +184,9 @@ export async function main(argv: string[]): Promise<void> {
         const s = servers[name];
         const line: string[] = [];
         for (const p of PHASES) {
+          const b0 = name === 'admission' ? await scrapeBuckets(admHttp) : undefined;
           const r = await phase(loaders, s.addr, s.pid, p.inFlight, plan, s.check);
+          if (b0) byPhase[p.name].push(decisionQuantiles(b0, await scrapeBuckets(admHttp)));
           if (r.mismatches > 0 || r.errors > 0) throw new Error(`${name} ${p.name}: ${r.mismatches} wrong answers, ${r.errors} errors`);
           results[name][p.name].push(r);
           line.push(p.inFlight === 1 ? `1 in flight p50 ${r.p50Us.toFixed(0)} µs p99 ${r.p99Us.toFixed(0)} µs` : `${p.inFlight} in flight ${fmtInt(r.callsPerSecond)}/s`);
@@ -221,6 +225,7 @@ export async function main(argv: string[]): Promise<void> {
       `  round-by-round ratios  64 in flight ${pairedC64.toFixed(2)}, p99 at 1 in flight ${pairedP99.toFixed(2)} (medians of the per-round ratios)`,
       `  server CPU per call    ${a.cpu?.toFixed(1).padStart(7)} µs   ${b.cpu?.toFixed(1).padStart(7)} µs    ${(a.cpu / b.cpu).toFixed(2)}   (at 64 in flight)`,
       `  decision time (server) p50 ${decision.p50Us.toFixed(2)} µs, p99 ${decision.p99Us.toFixed(2)} µs over ${fmtInt(decision.count)} calls   target p99 < 10 µs: ${verdict(decision.p99Us < 10)}`,
+      `                         by phase (medians of rounds): ${PHASES.map((p) => `${p.inFlight} in flight p50 ${median(byPhase[p.name].map((q) => q.p50Us)).toFixed(2)} p99 ${median(byPhase[p.name].map((q) => q.p99Us)).toFixed(2)} µs`).join(', ')}`,
       `  replica memory         ${memory.bytesPerSubscriber.toFixed(2)} bytes/subscriber with ${fmtInt(memory.subscribers)} subscribers (≤ 40: ${verdict(memory.bytesPerSubscriber <= 40)}); built in ${(memory.buildMs / 1000).toFixed(1)} s; lookup ${memory.lookupNs.toFixed(0)} ns`,
       `  admission peak RSS     ${admRss} MiB with ${fmtInt(plan.subscribers)} subscribers`,
     ].join('\n'));
