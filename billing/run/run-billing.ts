@@ -14,8 +14,8 @@
  * min(asOf, now) − lag. Calls of a billed period ingested after its bill's W
  * go on the subscriber's next bill as late usage, once.
  */
-import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../core/clock.ts';
+import { uuidv7 } from '../../core/ids.ts';
 import { toMillis } from '../../core/clock.ts';
 import type { Logger } from '../../core/log.ts';
 import type { ClickHouse } from '../../core/clickhouse/client.ts';
@@ -181,19 +181,24 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
           }
           late = await time('late', () => lateUsage(ch, stageId, arrays, watermarkMs, lateLo, lateHi, minAfter, lateItems.length));
         }
-        const bills = buildBills(chunk, usage, late);
-        // A subscriber's due periods can span chunks: its cursor moves only past the periods this
-        // chunk bills, so a run that dies after this chunk resumes at the next unbilled period.
-        const lastIn = new Map<string, Due>();
-        for (const d of chunk) if ((lastIn.get(d.sub.id)?.period.index ?? -1) < d.period.index) lastIn.set(d.sub.id, d);
-        const cursors: CursorUpdate[] = [...lastIn.values()].map((d) => {
-          const next = periodAt(d.sub, d.period.index + 1);
-          return { subscriberId: d.sub.id, nextPeriodIndex: next.index, nextPeriodEndMs: next.endMs, lastWatermarkMs: watermarkMs };
-        });
+        const { bills, cursors } = await time('build', async () => ({ bills: buildBills(chunk, usage, late), cursors: cursorsAfter(chunk) }));
         return await time('write', () => store.writeBills(bills, cursors, runId));
       } finally {
         await dropItems(ch, stageId).catch((err) => log.warn({ err, stageId }, 'could not drop staged billing items'));
       }
+    }
+
+    /**
+     * A subscriber's due periods can span chunks: its cursor moves only past the periods this
+     * chunk bills, so a run that dies after this chunk resumes at the next unbilled period.
+     */
+    function cursorsAfter(chunk: Due[]): CursorUpdate[] {
+      const lastIn = new Map<string, Due>();
+      for (const d of chunk) if ((lastIn.get(d.sub.id)?.period.index ?? -1) < d.period.index) lastIn.set(d.sub.id, d);
+      return [...lastIn.values()].map((d) => {
+        const next = periodOf(d.sub, d.period.index + 1);
+        return { subscriberId: d.sub.id, nextPeriodIndex: next.index, nextPeriodEndMs: next.endMs, lastWatermarkMs: watermarkMs };
+      });
     }
 
     function buildBills(chunk: Due[], usage: UsageRow[], late: LateRow[]): NewBill[] {
@@ -207,15 +212,17 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
         const plan = planOf(tariff, d.sub.plan);
         const version = tariffVersionAt(plan, d.period.startMs) ?? plan.versions[0]!;
         const lines: BillLineDoc[] = [{ kind: 'monthly_service', description: version.monthlyDescription, calls: 0, billableSeconds: 0, amountCents: version.monthlyCents }];
-        const rows = (usageBy.get(d.item.itemNo) ?? []).sort((a, b) => classOrder.get(a.callClass)! - classOrder.get(b.callClass)!);
+        const rows = usageBy.get(d.item.itemNo) ?? [];
+        if (rows.length > 1) rows.sort((a, b) => classOrder.get(a.callClass)! - classOrder.get(b.callClass)!);
         for (const u of rows) {
           const cls = version.classes[u.callClass as keyof typeof version.classes];
           lines.push({ kind: u.callClass, description: cls?.description ?? u.callClass, calls: u.calls, billableSeconds: u.billableSeconds, amountCents: u.amountCents });
         }
-        lines.push(...lateLines(d, lateBy.get(d.item.itemNo) ?? []));
+        const lateRows = lateBy.get(d.item.itemNo);
+        if (lateRows) lines.push(...lateLines(d, lateRows));
         const totalCents = lines.reduce((s, l) => s + l.amountCents, 0);
         return {
-          id: randomUUID(), subscriberId: d.sub.id, periodIndex: d.period.index,
+          id: uuidv7(), subscriberId: d.sub.id, periodIndex: d.period.index,
           periodStartMs: d.period.startMs, periodEndMs: d.period.endMs, periodStartLocal: d.period.startLocal, periodEndLocal: d.period.endLocal,
           issuedAtMs: asOfMs, dueAtMs: asOfMs + config.billingDueDays * DAY, currency: plan.currency, totalCents, watermarkMs, lines,
         };

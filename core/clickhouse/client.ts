@@ -5,6 +5,7 @@
  * option, so table names are always qualified through `table()`.
  */
 import fs from 'node:fs';
+import { Readable } from 'node:stream';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
 
@@ -65,4 +66,50 @@ export function createClickHouse(opts: ClickHouseOptions): ClickHouse {
 export async function queryRows<T>(ch: ClickHouse, query: string, params: Record<string, unknown> = {}): Promise<T[]> {
   const rs = await ch.client.query({ query, query_params: params, format: 'JSONEachRow' });
   return rs.json<T>();
+}
+
+/** The part of chdb's connection extension (chdb/connection's `.chdb`) phonebill uses. */
+export interface ChdbExtension {
+  rawInsert(p: { table: string; columns: readonly string[]; values: Buffer; format: 'TabSeparated'; settings: Record<string, number> }): Promise<unknown>;
+  queryStream(sql: string, opts: { format: string }): AsyncIterable<{ raw(): Uint8Array }>;
+}
+
+/**
+ * The embedded engine's zero-copy insert and streaming query, when `ch` runs
+ * on chdb. Through @clickhouse/client a chdb insert turns its body into V8
+ * strings three times (stream to string, statement plus body, native copy)
+ * and a query result is materialised whole. The chdb connection is not part
+ * of the client's public surface, hence the duck-typed lookup; without it (a
+ * server) callers use the portable path.
+ */
+export function chdbExtension(ch: ClickHouse): ChdbExtension | undefined {
+  if (!ch.embedded) return undefined;
+  const ext = (ch as { chdb?: unknown }).chdb
+    ?? (ch.client as unknown as { connection?: { chdb?: unknown } }).connection?.chdb;
+  const e = ext as ChdbExtension | undefined;
+  return e && typeof e.rawInsert === 'function' && typeof e.queryStream === 'function' ? e : undefined;
+}
+
+/**
+ * Inserts TabSeparated bytes into `table` of ch's database: zero-copy on the
+ * embedded engine, one streamed body on a server. Settings are numeric
+ * ClickHouse settings applied to this insert.
+ */
+export async function insertTabSeparated(ch: ClickHouse, table: string, columns: readonly string[], tsv: Buffer, settings: Record<string, number> = {}): Promise<void> {
+  if (tsv.length === 0) return;
+  const chdb = chdbExtension(ch);
+  if (chdb) {
+    quoteIdent(table);
+    // chdb validates the name as a plain identifier path (no backquotes); both parts are validated identifiers.
+    await chdb.rawInsert({ table: `${ch.database}.${table}`, columns, values: tsv, format: 'TabSeparated', settings });
+    return;
+  }
+  await ch.client.insert({
+    table: ch.table(table),
+    columns: columns as [string, ...string[]],
+    format: 'TabSeparated',
+    // The client refuses a plain string for TabSeparated; one chunk, not object mode.
+    values: Readable.from([tsv], { objectMode: false }),
+    clickhouse_settings: Object.fromEntries(Object.entries(settings).map(([k, v]) => [k, String(v)])),
+  });
 }

@@ -2,8 +2,7 @@
  * Every query the ingest service runs against ClickHouse; the only ingest
  * file that knows @clickhouse/client.
  */
-import { Readable } from 'node:stream';
-import type { ClickHouse } from '../../core/clickhouse/client.ts';
+import { chdbExtension, insertTabSeparated, type ClickHouse } from '../../core/clickhouse/client.ts';
 import { CALL_COLUMNS, REJECTION_COLUMNS, formatDateTime64 } from '../domain/tsv.ts';
 
 /** One lookup: call_ids of a batch with the sources and the start range they came with. */
@@ -37,49 +36,11 @@ export interface CallStore {
 // finds nothing (measured: about a quarter of the engine's insert CPU).
 const INSERT_SETTINGS = { max_partitions_per_insert_block: 0, input_format_parallel_parsing: 0, optimize_on_insert: 0 } as const;
 
-/** The part of chdb's connection extension (chdb/connection's `.chdb`) used here. */
-interface ChdbExtension {
-  rawInsert(p: { table: string; columns: readonly string[]; values: Buffer; format: 'TabSeparated'; settings: Record<string, number> }): Promise<unknown>;
-  queryStream(sql: string, opts: { format: string }): AsyncIterable<{ raw(): Uint8Array }>;
-}
-
-/**
- * The embedded engine's zero-copy insert and streaming query, when `ch` runs
- * on chdb. Through @clickhouse/client a chdb insert turns its body into V8
- * strings three times (stream to string, statement plus body, native copy)
- * and a query result is materialised whole: at several MB per flush, or
- * millions of ids at warm-up, that garbage grew the heap by hundreds of MB.
- * The chdb connection is not part of the client's public surface, hence the
- * duck-typed lookup; without it (a server) the portable path is used.
- */
-function chdbExtension(ch: ClickHouse): ChdbExtension | undefined {
-  if (!ch.embedded) return undefined;
-  const ext = (ch as { chdb?: unknown }).chdb
-    ?? (ch.client as unknown as { connection?: { chdb?: unknown } }).connection?.chdb;
-  const e = ext as ChdbExtension | undefined;
-  return e && typeof e.rawInsert === 'function' && typeof e.queryStream === 'function' ? e : undefined;
-}
-
 export function createClickHouseCallStore(ch: ClickHouse): CallStore {
   const calls = ch.table('calls');
   const chdb = chdbExtension(ch);
 
-  const insertTsv = async (table: string, columns: readonly string[], tsv: Buffer) => {
-    if (tsv.length === 0) return;
-    if (chdb) {
-      // chdb validates the name as a plain identifier path (no backquotes); both parts are validated identifiers.
-      await chdb.rawInsert({ table: `${ch.database}.${table}`, columns, values: tsv, format: 'TabSeparated', settings: INSERT_SETTINGS });
-      return;
-    }
-    await ch.client.insert({
-      table: ch.table(table),
-      columns: columns as [string, ...string[]],
-      format: 'TabSeparated',
-      // The client refuses a plain string for TabSeparated; one chunk, not object mode.
-      values: Readable.from([tsv], { objectMode: false }),
-      clickhouse_settings: { max_partitions_per_insert_block: String(INSERT_SETTINGS.max_partitions_per_insert_block), optimize_on_insert: 0 },
-    });
-  };
+  const insertTsv = (table: string, columns: readonly string[], tsv: Buffer) => insertTabSeparated(ch, table, columns, tsv, INSERT_SETTINGS);
 
   return {
     async lookupExisting({ ids, sources, loMs, hiMs }) {
