@@ -115,7 +115,7 @@ async function baseline(ch: ClickHouse, pool: Pool, bills: number): Promise<{ qu
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { quick: { type: 'boolean' }, subscribers: { type: 'string' }, 'calls-per-subscriber': { type: 'string' } } });
+  const { values } = parseArgs({ args: argv, options: { quick: { type: 'boolean' }, subscribers: { type: 'string' }, 'calls-per-subscriber': { type: 'string' }, chunk: { type: 'string' } } });
   const subs = Number(values.subscribers ?? (values.quick ? 30_000 : 300_000));
   const perSub = Number(values['calls-per-subscriber'] ?? 100);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'phonebill-bench-billing-'));
@@ -123,7 +123,7 @@ export async function main(argv: string[]): Promise<void> {
   const tag = `bench_billing_${process.pid}`;
   const logger = createLogger({ level: 'warn', name: 'bench' });
   const tariff = loadTariff();
-  const config = { billingGraceSeconds: 3600, billingDueDays: 21, billingWatermarkLagSeconds: 60, billingChunkSize: 500_000, billingSchedule: undefined };
+  const config = { billingGraceSeconds: 3600, billingDueDays: 21, billingWatermarkLagSeconds: 60, billingChunkSize: Number(values.chunk ?? 500_000), billingSchedule: undefined };
   log(`billing bench: ${subs.toLocaleString()} subscribers, ${(subs * perSub).toLocaleString()} calls (data in ${dir})`);
   const dbs: { drop(): Promise<void> }[] = [];
   try {

@@ -83,13 +83,18 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
   const { arrays, planNo } = tariffArrays(tariff);
 
   return async function runBilling(opts = {}) {
-    // Subscribers sharing a subscription date and zone share their periods: compute each once per run.
-    const periodCache = new Map<string, Period>();
+    // Periods per (subscription date, zone), the subscriber's list found once per subscriber object.
+    const byAnchor = new Map<string, Period[]>();
+    const bySub = new WeakMap<DueSubscriber, Period[]>();
     const periodOf = (sub: DueSubscriber, index: number): Period => {
-      const key = `${sub.subscriptionDate}|${sub.timeZone}|${index}`;
-      let p = periodCache.get(key);
-      if (!p) { p = periodAt(sub, index); periodCache.set(key, p); }
-      return p;
+      let list = bySub.get(sub);
+      if (!list) {
+        const key = `${sub.subscriptionDate}|${sub.timeZone}`;
+        list = byAnchor.get(key);
+        if (!list) byAnchor.set(key, (list = []));
+        bySub.set(sub, list);
+      }
+      return (list[index] ??= periodAt(sub, index));
     };
     const asOfMs = opts.asOf === undefined ? clock.now() : toMillis(opts.asOf);
     const cutoffMs = asOfMs - config.billingGraceSeconds * 1000;
@@ -203,18 +208,21 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
 
     function buildBills(chunk: Due[], usage: UsageRow[], late: LateRow[]): NewBill[] {
       const usageBy = new Map<number, UsageRow[]>();
-      for (const u of usage) (usageBy.get(u.itemNo) ?? usageBy.set(u.itemNo, []).get(u.itemNo)!).push(u);
+      groupUsage(usage, usageBy);
       const lateBy = new Map<number, LateRow[]>();
       for (const l of late) (lateBy.get(l.itemNo) ?? lateBy.set(l.itemNo, []).get(l.itemNo)!).push(l);
       const classOrder = new Map<string, number>(CALL_CLASSES.map((c, i) => [c, i]));
 
-      return chunk.map((d) => {
+      return chunk.map(function buildBill(d) {
         const plan = planOf(tariff, d.sub.plan);
         const version = tariffVersionAt(plan, d.period.startMs) ?? plan.versions[0]!;
         const lines: BillLineDoc[] = [{ kind: 'monthly_service', description: version.monthlyDescription, calls: 0, billableSeconds: 0, amountCents: version.monthlyCents }];
-        const rows = usageBy.get(d.item.itemNo) ?? [];
-        if (rows.length > 1) rows.sort((a, b) => classOrder.get(a.callClass)! - classOrder.get(b.callClass)!);
-        for (const u of rows) {
+        // Lines in the tariff's class order: each row dropped into its class's slot (no sort).
+        const rows = usageBy.get(d.item.itemNo);
+        const ordered: (UsageRow | undefined)[] = new Array(CALL_CLASSES.length);
+        if (rows) for (const u of rows) { const k = classOrder.get(u.callClass); if (k === undefined) ordered.push(u); else ordered[k] = u; }
+        for (const u of ordered) {
+          if (!u) continue;
           const cls = version.classes[u.callClass as keyof typeof version.classes];
           lines.push({ kind: u.callClass, description: cls?.description ?? u.callClass, calls: u.calls, billableSeconds: u.billableSeconds, amountCents: u.amountCents });
         }
@@ -229,6 +237,13 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
       });
     }
   };
+}
+
+function groupUsage(usage: UsageRow[], usageBy: Map<number, UsageRow[]>): void {
+  for (const u of usage) {
+    const list = usageBy.get(u.itemNo);
+    if (list) list.push(u); else usageBy.set(u.itemNo, [u]);
+  }
 }
 
 /** One late-usage line per earlier period the late calls belong to, oldest first, amount rounded once per line. */

@@ -87,7 +87,7 @@ const billLine = (runId: string) => {
     if (v === undefined) { v = iso(ms); isoCache.set(ms, v); }
     return v;
   };
-  return (b: NewBill) => {
+  return function billCopyLine(b: NewBill) {
     const json = JSON.stringify(b.lines);
     return `${b.id}\t${b.subscriberId}\t${b.periodIndex}\t${isoOf(b.periodStartMs)}\t${isoOf(b.periodEndMs)}\t${b.periodStartLocal}\t${b.periodEndLocal}\t`
       + `${isoOf(b.issuedAtMs)}\t${isoOf(b.dueAtMs)}\t${b.currency}\t${b.totalCents}\t${isoOf(b.watermarkMs)}\t${runId}\t${json.includes('\\') ? copyText(json) : json}\n`;
@@ -110,7 +110,6 @@ async function upsertCursors(client: PoolClient, cursors: CursorUpdate[]): Promi
 
 /** Which of the two write transactions a subscriber's rows go to (uuids are hex: its last digit's parity). */
 const half = (subscriberId: string) => parseInt(subscriberId[subscriberId.length - 1]!, 16) & 1;
-const bySubscriber = (a: NewBill, b: NewBill) => (a.subscriberId < b.subscriberId ? -1 : a.subscriberId > b.subscriberId ? 1 : a.periodIndex - b.periodIndex);
 
 async function writeBillsTx(pool: Pool, bills: NewBill[], cursors: CursorUpdate[], runId: string): Promise<number> {
   return withTransaction(pool, async (client) => {
@@ -201,14 +200,13 @@ export function createBillingRunStore(pool: Pool): BillingRunStore {
       // Two transactions on two connections, each with a disjoint half of the
       // subscribers (a subscriber's bills and cursor stay together): the
       // server's per-row work (index entries, the subscriber key check, the
-      // jsonb parse) then runs on two backends at once. Rows go in sorted by
-      // subscriber, so the unique index is filled page by page.
+      // jsonb parse) then runs on two backends at once.
       const halves: [NewBill[], CursorUpdate[]][] = [[[], []], [[], []]];
       for (const b of bills) halves[half(b.subscriberId)]![0].push(b);
       for (const c of cursors) halves[half(c.subscriberId)]![1].push(c);
       const done = await Promise.all(halves
         .filter(([b, c]) => b.length > 0 || c.length > 0)
-        .map(([b, c]) => writeBillsTx(pool, b.sort(bySubscriber), c, runId)));
+        .map(([b, c]) => writeBillsTx(pool, b, c, runId)));
       return done.reduce((n, x) => n + x, 0);
     },
 
