@@ -186,8 +186,22 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
           }
           late = await time('late', () => lateUsage(ch, stageId, arrays, watermarkMs, lateLo, lateHi, minAfter, lateItems.length));
         }
-        const { bills, cursors } = await time('build', async () => ({ bills: buildBills(chunk, usage, late), cursors: cursorsAfter(chunk) }));
-        return await time('write', () => store.writeBills(bills, cursors, runId));
+        // Two transactions on two connections, each with a disjoint half of the subscribers (a
+        // subscriber's bills and cursor commit together). Each bill is built as its COPY streams,
+        // so Node building and serializing bills overlaps with PostgreSQL storing them, on two
+        // backends at once, and no chunk's worth of bill objects is ever held.
+        const build = billBuilder(usage, late);
+        const halves: Due[][] = [[], []];
+        for (const d of chunk) halves[writerHalf(d.sub.id)]!.push(d);
+        // Both settle before the chunk returns or throws: the run lock is never released while a
+        // write of this run is still going.
+        const settled = await time('write', () => Promise.allSettled(halves.filter((h) => h.length > 0).map((h) =>
+          store.writeBills({ *[Symbol.iterator]() { for (const d of h) yield build(d); } }, cursorsAfter(h), runId))));
+        let created = 0;
+        for (const r of settled) if (r.status === 'fulfilled') created += r.value;
+        const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (failed) throw failed.reason;
+        return created;
       } finally {
         await dropItems(ch, stageId).catch((err) => log.warn({ err, stageId }, 'could not drop staged billing items'));
       }
@@ -206,14 +220,14 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
       });
     }
 
-    function buildBills(chunk: Due[], usage: UsageRow[], late: LateRow[]): NewBill[] {
+    function billBuilder(usage: UsageRow[], late: LateRow[]): (d: Due) => NewBill {
       const usageBy = new Map<number, UsageRow[]>();
       groupUsage(usage, usageBy);
       const lateBy = new Map<number, LateRow[]>();
       for (const l of late) (lateBy.get(l.itemNo) ?? lateBy.set(l.itemNo, []).get(l.itemNo)!).push(l);
       const classOrder = new Map<string, number>(CALL_CLASSES.map((c, i) => [c, i]));
 
-      return chunk.map(function buildBill(d) {
+      return function buildBill(d) {
         const plan = planOf(tariff, d.sub.plan);
         const version = tariffVersionAt(plan, d.period.startMs) ?? plan.versions[0]!;
         const lines: BillLineDoc[] = [{ kind: 'monthly_service', description: version.monthlyDescription, calls: 0, billableSeconds: 0, amountCents: version.monthlyCents }];
@@ -234,10 +248,13 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
           periodStartMs: d.period.startMs, periodEndMs: d.period.endMs, periodStartLocal: d.period.startLocal, periodEndLocal: d.period.endLocal,
           issuedAtMs: asOfMs, dueAtMs: asOfMs + config.billingDueDays * DAY, currency: plan.currency, totalCents, watermarkMs, lines,
         };
-      });
+      };
     }
   };
 }
+
+/** Which of the two writer transactions a subscriber's bills go to (uuids are hex: the last digit's parity). */
+const writerHalf = (subscriberId: string) => parseInt(subscriberId[subscriberId.length - 1]!, 16) & 1;
 
 function groupUsage(usage: UsageRow[], usageBy: Map<number, UsageRow[]>): void {
   for (const u of usage) {

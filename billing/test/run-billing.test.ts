@@ -432,7 +432,7 @@ describe('runBilling: skipped subscribers, ledger, a failed run resumed', () => 
       [a.runId, '2024-02-15T06:00:00.000Z', 'succeeded', 1, null, true],
       [b.runId, '2024-03-15T05:00:00.000Z', 'succeeded', 1, null, true],
     ]);
-    expect(Object.keys(rows[1].timings).sort()).toEqual(['build', 'cursors', 'late', 'periods', 'rate', 'selectDue', 'stage', 'write']);
+    expect(Object.keys(rows[1].timings).sort()).toEqual(['cursors', 'late', 'periods', 'rate', 'selectDue', 'stage', 'write']);
     for (const v of Object.values(rows[1].timings)) expect(Number.isInteger(v) && (v as number) >= 0).toBe(true);
     expect(b.timingsMs).toEqual(rows[1].timings);
   });
@@ -440,12 +440,13 @@ describe('runBilling: skipped subscribers, ledger, a failed run resumed', () => 
   it('a run that fails after its first chunk is marked failed; the next run bills every remaining period', async () => {
     const x = await setup('2024-04-15T05:00:00Z', [NY_SUB, { phoneNumber: CHI, subscriptionDate: '2024-01-20', timeZone: 'America/Chicago' }],
       [call(NY, CHI, '2024-03-01T15:00:00Z', 60_000), call(CHI, NY, '2024-03-01T15:00:00Z', 120_000)]);
-    let writes = 0;
+    // The second chunk's write fails (each chunk is written as two transactions, one per half of the subscribers).
     const failing: BillingRunStore = {
       ...x.store,
       writeBills: async (bills, cursors, runId) => {
-        if (++writes === 2) throw new Error('connection lost');
-        return x.store.writeBills(bills, cursors, runId);
+        const list = [...bills];
+        if (list.some((b) => b.periodIndex === 1)) throw new Error('connection lost');
+        return x.store.writeBills(list, cursors, runId);
       },
     };
     // Periods end NY 0 Feb 15, CHI 0 Feb 20, NY 1 Mar 15, CHI 1 Mar 20, NY 2 Apr 15: chunks of 2 are

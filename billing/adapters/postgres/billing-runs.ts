@@ -63,8 +63,12 @@ export interface BillingRunStore {
   finishRun(runId: string, r: { status: 'succeeded' | 'failed'; billsCreated: number; timings: Record<string, number>; error?: string }): Promise<void>;
   /** Subscribers whose next period ended by cutoff, plus those not yet seen by any run. */
   dueSubscribers(cutoffMs: number): Promise<DueSubscriber[]>;
-  /** Inserts bills (skipping any period already billed) and moves cursors; returns how many bills were new. */
-  writeBills(bills: NewBill[], cursors: CursorUpdate[], runId: string): Promise<number>;
+  /**
+   * Inserts bills (skipping any period already billed) and moves cursors, in one transaction;
+   * returns how many bills were new. `bills` is iterated while the COPY streams (so a caller can
+   * build each bill as it is sent) and may be iterated a second time on the conflict path.
+   */
+  writeBills(bills: Iterable<NewBill>, cursors: CursorUpdate[], runId: string): Promise<number>;
   /** Moves cursors only (subscribers seen but not due yet). */
   writeCursors(cursors: CursorUpdate[]): Promise<void>;
 }
@@ -108,29 +112,29 @@ async function upsertCursors(client: PoolClient, cursors: CursorUpdate[]): Promi
     WHERE billing_cursors.next_period_index <= EXCLUDED.next_period_index`);
 }
 
-/** Which of the two write transactions a subscriber's rows go to (uuids are hex: its last digit's parity). */
-const half = (subscriberId: string) => parseInt(subscriberId[subscriberId.length - 1]!, 16) & 1;
+function* counted<T>(items: Iterable<T>, each: () => void): Generator<T> {
+  for (const x of items) { each(); yield x; }
+}
 
-async function writeBillsTx(pool: Pool, bills: NewBill[], cursors: CursorUpdate[], runId: string): Promise<number> {
+async function writeBillsTx(pool: Pool, bills: Iterable<NewBill>, cursors: CursorUpdate[], runId: string): Promise<number> {
   return withTransaction(pool, async (client) => {
     let created = 0;
-    if (bills.length) {
-      // Under the run lock, with cursors written in the same transactions as bills, the
-      // periods given here are unbilled: COPY them straight in. Should one exist after all
-      // (a writer outside the lock), the unique key refuses the COPY and the bills go
-      // through INSERT ... ON CONFLICT DO NOTHING instead.
-      await client.query('SAVEPOINT direct_copy');
-      try {
-        await copyIn(client, `COPY bills (${BILL_COPY_COLUMNS}) FROM STDIN`, bills, billLine(runId));
-        created = bills.length;
-      } catch (e) {
-        if ((e as { code?: string }).code !== '23505') throw e;
-        await client.query('ROLLBACK TO SAVEPOINT direct_copy');
-        await client.query(`CREATE TEMP TABLE stage_bills (LIKE bills INCLUDING DEFAULTS) ON COMMIT DROP`);
-        await copyIn(client, `COPY stage_bills (${BILL_COPY_COLUMNS}) FROM STDIN`, bills, billLine(runId));
-        const r = await client.query(`INSERT INTO bills (${BILL_COPY_COLUMNS}) SELECT ${BILL_COPY_COLUMNS} FROM stage_bills ON CONFLICT DO NOTHING`);
-        created = r.rowCount ?? 0;
-      }
+    // Under the run lock, with cursors written in the same transactions as bills, the
+    // periods given here are unbilled: COPY them straight in. Should one exist after all
+    // (a writer outside the lock), the unique key refuses the COPY and the bills go
+    // through INSERT ... ON CONFLICT DO NOTHING instead.
+    await client.query('SAVEPOINT direct_copy');
+    try {
+      let n = 0;
+      await copyIn(client, `COPY bills (${BILL_COPY_COLUMNS}) FROM STDIN`, counted(bills, () => n++), billLine(runId));
+      created = n;
+    } catch (e) {
+      if ((e as { code?: string }).code !== '23505') throw e;
+      await client.query('ROLLBACK TO SAVEPOINT direct_copy');
+      await client.query(`CREATE TEMP TABLE stage_bills (LIKE bills INCLUDING DEFAULTS) ON COMMIT DROP`);
+      await copyIn(client, `COPY stage_bills (${BILL_COPY_COLUMNS}) FROM STDIN`, bills, billLine(runId));
+      const r = await client.query(`INSERT INTO bills (${BILL_COPY_COLUMNS}) SELECT ${BILL_COPY_COLUMNS} FROM stage_bills ON CONFLICT DO NOTHING`);
+      created = r.rowCount ?? 0;
     }
     await upsertCursors(client, cursors);
     return created;
@@ -196,19 +200,7 @@ export function createBillingRunStore(pool: Pool): BillingRunStore {
       }));
     },
 
-    async writeBills(bills, cursors, runId) {
-      // Two transactions on two connections, each with a disjoint half of the
-      // subscribers (a subscriber's bills and cursor stay together): the
-      // server's per-row work (index entries, the subscriber key check, the
-      // jsonb parse) then runs on two backends at once.
-      const halves: [NewBill[], CursorUpdate[]][] = [[[], []], [[], []]];
-      for (const b of bills) halves[half(b.subscriberId)]![0].push(b);
-      for (const c of cursors) halves[half(c.subscriberId)]![1].push(c);
-      const done = await Promise.all(halves
-        .filter(([b, c]) => b.length > 0 || c.length > 0)
-        .map(([b, c]) => writeBillsTx(pool, b, c, runId)));
-      return done.reduce((n, x) => n + x, 0);
-    },
+    writeBills: (bills, cursors, runId) => writeBillsTx(pool, bills, cursors, runId),
 
     async writeCursors(cursors) {
       if (cursors.length) await withTransaction(pool, (client) => upsertCursors(client, cursors)).catch(mapPgError);
