@@ -5,8 +5,10 @@
  *
  * One runner at a time across replicas (a PostgreSQL advisory lock). Work is
  * done in chunks: stage the chunk's due periods in ClickHouse, rate their
- * usage there in one query, then write the chunk's bills and cursors in one
- * PostgreSQL transaction. A run killed at any point leaves whole chunks; the
+ * usage there in one query, then write the chunk's bills and cursors in two
+ * PostgreSQL transactions (each a disjoint half of the subscribers, a
+ * subscriber's bills and cursor always in the same one). A run killed at any
+ * point leaves each subscriber either before or after a chunk's periods; the
  * next run finds the rest through the cursors, and the unique keys on bills
  * make a repeated chunk create nothing.
  *
