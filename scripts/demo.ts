@@ -21,6 +21,7 @@ import pg from 'pg';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../core/config.ts';
 import { REPO_ROOT, startIngestChild, type IngestChild } from './lib/ingest-child.ts';
+import { deleteKeysWithPrefix } from './lib/redis.ts';
 import { billTheMonth, billingReports, createSubscribers } from './demo/billing-stages.ts';
 import { overdueBlocksCalls, type AdmissionDemoContext } from './demo/admission-stages.ts';
 import { createTraffic, lastFullMonth, type Traffic, type TrafficEvent } from './lib/traffic.ts';
@@ -99,12 +100,7 @@ const freshDataFolder: Stage = {
     const redis = new Redis(cfg.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
     await redis.connect();
     try {
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${DEMO_REDIS_PREFIX}*`, 'COUNT', 1000);
-        if (keys.length) await redis.del(...keys);
-        cursor = next;
-      } while (cursor !== '0');
+      await deleteKeysWithPrefix(redis, DEMO_REDIS_PREFIX);
     } finally { redis.disconnect(); }
     ctx.stack = { billingUrl: '', jwtSecret, databaseUrl: u.toString() };
     say(`${path.relative(REPO_ROOT, ctx.opts.dataDir)}, PostgreSQL database ${DEMO_DATABASE}, Redis keys ${DEMO_REDIS_PREFIX}* (all wiped: every run starts from nothing and gives the same figures)`);

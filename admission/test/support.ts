@@ -3,9 +3,7 @@
  * writes it (core/redis/layout.ts), a real gRPC client, health checks, and
  * a private redis-server a test may kill and restart.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
@@ -18,6 +16,9 @@ import { silentLogger } from '../../core/log.ts';
 import { systemClock } from '../../core/clock.ts';
 import { bucketOf, redisKeys, type ChangeOp } from '../../core/redis/layout.ts';
 import { uniqueName } from '../../test/helpers.ts';
+import { deleteKeysWithPrefix } from '../../scripts/lib/redis.ts';
+
+export { privateRedis, type PrivateRedis } from '../../scripts/lib/redis.ts';
 import { startAdmission, type RunningAdmission } from '../server.ts';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -49,14 +50,7 @@ export async function change(redis: Redis, prefix: string, op: ChangeOp, number:
 }
 
 /** Deletes every key under the prefix (tests on the shared Redis clean up after themselves). */
-export async function dropPrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    if (keys.length) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-}
+export const dropPrefix = deleteKeysWithPrefix;
 
 export function testAdmission(env: Record<string, string>): Promise<RunningAdmission> {
   const config = loadConfig({
@@ -139,64 +133,3 @@ export async function reflectedServices(port: number): Promise<string[]> {
   }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-export interface PrivateRedis {
-  url: string;
-  port: number;
-  /** SIGKILL: no goodbye to clients, data gone (no persistence). */
-  kill(): Promise<void>;
-  /** A new empty server on the same port. */
-  start(): Promise<void>;
-  client(): Redis;
-  /** Disconnects the clients made by client() and kills the server. */
-  close(): Promise<void>;
-}
-
-/** A redis-server of the test's own (on a free port, no persistence) that it may FLUSHALL, kill and restart. */
-export async function privateRedis(): Promise<PrivateRedis> {
-  const port = await freePort();
-  let proc: ChildProcess | undefined;
-  const clients: Redis[] = [];
-  const start = async () => {
-    proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-    await until(async () => {
-      const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      probe.on('error', () => {});
-      try { await probe.connect(); return (await probe.ping()) === 'PONG'; } catch { return false; } finally { probe.disconnect(); }
-    }, 5000, `redis-server on port ${port}`);
-  };
-  const kill = async () => {
-    const p = proc;
-    if (!p || p.exitCode !== null || p.signalCode !== null) return;
-    const exited = new Promise((r) => p.once('exit', r));
-    p.kill('SIGKILL');
-    await exited;
-  };
-  await start();
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    port,
-    start,
-    kill,
-    async close() {
-      for (const c of clients.splice(0)) c.disconnect();
-      await kill();
-    },
-    client() {
-      const c = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1, retryStrategy: (n) => Math.min(n * 50, 500) });
-      c.on('error', () => {});
-      clients.push(c);
-      return c;
-    },
-  };
-}

@@ -3,9 +3,9 @@
  * binary is on the PATH (scripts/stack.sh installs it), else REDIS_URL's
  * server under a prefix of its own, deleted afterwards.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
+import { spawnSync } from 'node:child_process';
 import { Redis } from 'ioredis';
+import { privateRedis, type PrivateRedis } from '../../scripts/lib/redis.ts';
 import { loadConfig } from '../../core/config.ts';
 import { BUCKETS, bucketOf, redisKeys } from '../../core/redis/layout.ts';
 
@@ -18,19 +18,12 @@ export interface BenchRedis {
   close(): Promise<void>;
 }
 
-const freePort = () => new Promise<number>((resolve, reject) => {
-  const s = net.createServer();
-  s.once('error', reject);
-  s.listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); });
-});
-
 export async function startRedis(): Promise<BenchRedis> {
-  let proc: ChildProcess | undefined;
+  let own: PrivateRedis | undefined;
   let url: string;
   if (spawnSync('redis-server', ['--version']).status === 0) {
-    const port = await freePort();
-    proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-    url = `redis://127.0.0.1:${port}`;
+    own = await privateRedis();
+    url = own.url;
   } else {
     url = loadConfig().redisUrl;
   }
@@ -40,11 +33,11 @@ export async function startRedis(): Promise<BenchRedis> {
   const prefixes = new Set<string>();
   return {
     url,
-    private: proc !== undefined,
+    private: own !== undefined,
     client,
     prefixes,
     async close() {
-      if (!proc) {
+      if (!own) {
         for (const p of prefixes) {
           const k = redisKeys(p);
           const keys = [k.epoch, ...Array.from({ length: BUCKETS }, (_, b) => [k.subs(b), k.blocked(b)]).flat()];
@@ -52,11 +45,7 @@ export async function startRedis(): Promise<BenchRedis> {
         }
       }
       client.disconnect();
-      if (proc && proc.exitCode === null) {
-        const exited = new Promise((r) => proc!.once('exit', r));
-        proc.kill('SIGTERM');
-        await exited;
-      }
+      await own?.close();
     },
   };
 }

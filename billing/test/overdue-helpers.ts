@@ -4,9 +4,7 @@
  * for tests that flush or kill it, reading the bucketed sets back, and a
  * listener on the changes channel.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import { Redis } from 'ioredis';
 import { BUCKETS, redisKeys } from '../../core/redis/layout.ts';
 import type { Pool } from '../../core/postgres/index.ts';
@@ -15,14 +13,7 @@ export const SHARED_REDIS_URL = 'redis://127.0.0.1:6379';
 
 export const testPrefix = () => `t_${randomBytes(5).toString('hex')}:`;
 
-export async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.del(...keys);
-  } while (cursor !== '0');
-}
+export { deleteKeysWithPrefix as deletePrefix } from '../../scripts/lib/redis.ts';
 
 /** Every member of one bucketed set, sorted. */
 export async function readSet(redis: Redis, prefix: string, set: 'subs' | 'blocked'): Promise<string[]> {
@@ -59,48 +50,7 @@ export async function listen(url: string, prefix: string): Promise<{ messages: s
   };
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-export interface PrivateRedis {
-  url: string;
-  port: number;
-  /** SIGKILL: the data is gone (no persistence). */
-  kill(): Promise<void>;
-  start(): Promise<void>;
-  stop(): Promise<void>;
-}
-
-/** A redis-server of this test's own, without persistence, so it may be flushed, killed and restarted. */
-export async function privateRedis(): Promise<PrivateRedis> {
-  const port = await freePort();
-  let child: ChildProcess | undefined;
-  const start = async () => {
-    child = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], { stdio: 'ignore' });
-    const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-    probe.on('error', () => {});
-    for (let i = 0; i < 100; i++) {
-      try { await probe.connect(); await probe.ping(); probe.disconnect(); return; } catch { probe.disconnect(); await new Promise((r) => setTimeout(r, 50)); }
-    }
-    throw new Error(`private redis-server did not start on port ${port}`);
-  };
-  const kill = async () => {
-    const c = child;
-    child = undefined;
-    if (!c || c.exitCode !== null) return;
-    await new Promise<void>((resolve) => { c.once('exit', () => resolve()); c.kill('SIGKILL'); });
-  };
-  await start();
-  return { url: `redis://127.0.0.1:${port}`, port, kill, start, stop: kill };
-}
+export { privateRedis, type PrivateRedis } from '../../scripts/lib/redis.ts';
 
 /** Inserts n subscribers (+1212 555 xxxx style numbers from `base`) in one statement; returns their numbers. */
 export async function insertManySubscribers(pool: Pool, n: number, base = 2_000_000): Promise<string[]> {

@@ -31,7 +31,7 @@ afterEach(async () => {
     await ctx.overdue.close();
     ctx.redis.disconnect();
     ctx.admin.disconnect();
-    await ctx.server.stop();
+    await ctx.server.close();
     await ctx.db.close();
     ctx = undefined;
   }
