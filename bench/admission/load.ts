@@ -59,120 +59,111 @@ function logHistogram(sortedMs: Float64Array): Record<number, number> {
 
 const percentile = (sorted: Float64Array, q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]! : NaN);
 
-async function run(cmd: Command) {
-  const client = clientFor(cmd.addr);
-  await new Promise<void>((res, rej) => client.waitForReady(Date.now() + 10_000, (e) => (e ? rej(e) : res())));
-  const lat = new Float64Array(Math.max(1024, Math.ceil((cmd.durationMs / 1000) * 60_000)));
-  let n = 0;
-  let calls = 0;
-  let errors = 0;
-  let mismatches = 0;
-  let measuring = false;
-  let stop = false;
+/** One server's calls as seen by this loader: latencies (while measuring), errors and wrong answers. */
+class Target {
+  readonly client: grpc.Client;
+  readonly lat: Float64Array;
+  n = 0;
+  calls = 0;
+  errors = 0;
+  mismatches = 0;
+  measuring = false;
 
-  const one = (k: number) => new Promise<void>((resolve) => {
-    const t0 = performance.now();
-    client.makeUnaryRequest<Buffer, Answer>(PATH, (b) => b, deserialize, wire[k]!, (err, res) => {
-      const dt = performance.now() - t0;
-      if (measuring) {
-        calls++;
-        if (n < lat.length) lat[n++] = dt;
-        if (err) errors++;
-        else if (cmd.check) {
-          const e = mix[k]!.expected;
-          if (res!.allowed !== e.allowed || res!.reason !== e.reason) mismatches++;
+  constructor(addr: string, readonly check: boolean, capacity: number) {
+    this.client = clientFor(addr);
+    this.lat = new Float64Array(Math.max(1024, capacity));
+  }
+
+  ready(): Promise<void> {
+    return new Promise<void>((res, rej) => this.client.waitForReady(Date.now() + 10_000, (e) => (e ? rej(e) : res())));
+  }
+
+  /** Request k of the mix; resolves when it is answered. */
+  one(k: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const t0 = performance.now();
+      this.client.makeUnaryRequest<Buffer, Answer>(PATH, (b) => b, deserialize, wire[k]!, (err, res) => {
+        const dt = performance.now() - t0;
+        if (this.measuring) {
+          this.calls++;
+          if (this.n < this.lat.length) this.lat[this.n++] = dt;
+          if (err) this.errors++;
+          else if (this.check) {
+            const e = mix[k]!.expected;
+            if (res!.allowed !== e.allowed || res!.reason !== e.reason) this.mismatches++;
+          }
         }
-      }
-      resolve();
+        resolve();
+      });
     });
-  });
+  }
 
+  summary(seconds: number, cpuSeconds: number) {
+    const sorted = this.lat.subarray(0, this.n).sort();
+    return {
+      calls: this.calls,
+      seconds,
+      p50Us: percentile(sorted, 0.5) * 1000,
+      p99Us: percentile(sorted, 0.99) * 1000,
+      p999Us: percentile(sorted, 0.999) * 1000,
+      // Latencies as a log histogram (1% wide buckets: bucket b holds [1.01^b, 1.01^(b+1)) µs),
+      // so the benchmark can pool every round's calls into one distribution.
+      hist: logHistogram(sorted),
+      errors: this.errors,
+      mismatches: this.mismatches,
+      cpuSeconds,
+    };
+  }
+}
+
+/** Runs `load` through warm-up, then measures for durationMs; the measured seconds and this process's CPU seconds. */
+async function measure(targets: Target[], warmupMs: number, durationMs: number, load: () => Promise<void>, stopLoad: () => void) {
+  const running = load();
+  await new Promise((r) => setTimeout(r, warmupMs));
+  const cpu0 = process.cpuUsage();
+  for (const t of targets) t.measuring = true;
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, durationMs));
+  for (const t of targets) t.measuring = false;
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  stopLoad();
+  await running;
+  return { seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
+}
+
+async function run(cmd: Command) {
+  const target = new Target(cmd.addr, cmd.check, Math.ceil((cmd.durationMs / 1000) * 60_000));
+  await target.ready();
+  let stop = false;
   const worker = async (w: number) => {
     let k = (w * 997 + loaderIndex * 4099) % wire.length;
     while (!stop) {
-      await one(k);
+      await target.one(k);
       k = k + 1 === wire.length ? 0 : k + 1;
     }
   };
-  const workers = Array.from({ length: cmd.inFlight }, (_, w) => worker(w));
-  await new Promise((r) => setTimeout(r, cmd.warmupMs));
-  const cpu0 = process.cpuUsage();
-  measuring = true;
-  const t0 = performance.now();
-  await new Promise((r) => setTimeout(r, cmd.durationMs));
-  measuring = false;
-  const seconds = (performance.now() - t0) / 1000;
-  const cpu = process.cpuUsage(cpu0);
-  stop = true;
-  await Promise.all(workers);
-  const sorted = lat.subarray(0, n).sort();
-  return {
-    calls,
-    seconds,
-    p50Us: percentile(sorted, 0.5) * 1000,
-    p99Us: percentile(sorted, 0.99) * 1000,
-    p999Us: percentile(sorted, 0.999) * 1000,
-    // Latencies as a log histogram (1% wide buckets: bucket b holds [1.01^b, 1.01^(b+1)) µs),
-    // so the benchmark can pool every round's calls into one distribution.
-    hist: logHistogram(sorted),
-    errors,
-    mismatches,
-    cpuSeconds: (cpu.user + cpu.system) / 1e6,
-  };
+  const m = await measure([target], cmd.warmupMs, cmd.durationMs,
+    async () => { await Promise.all(Array.from({ length: cmd.inFlight }, (_, w) => worker(w))); }, () => { stop = true; });
+  return target.summary(m.seconds, m.cpuSeconds);
 }
 
 async function runInterleaved(cmd: InterleavedCommand) {
-  const servers = cmd.interleave.map((addr, i) => ({
-    client: clientFor(addr), check: cmd.check[i]!,
-    lat: new Float64Array(Math.max(1024, Math.ceil((cmd.durationMs / 1000) * 30_000))), n: 0, calls: 0, errors: 0, mismatches: 0,
-  }));
-  for (const s of servers) await new Promise<void>((res, rej) => s.client.waitForReady(Date.now() + 10_000, (e) => (e ? rej(e) : res())));
-  let measuring = false;
+  const targets = cmd.interleave.map((addr, i) => new Target(addr, cmd.check[i]!, Math.ceil((cmd.durationMs / 1000) * 30_000)));
+  for (const t of targets) await t.ready();
   let stop = false;
-  const one = (s: (typeof servers)[number], k: number) => new Promise<void>((resolve) => {
-    const t0 = performance.now();
-    s.client.makeUnaryRequest<Buffer, Answer>(PATH, (b) => b, deserialize, wire[k]!, (err, res) => {
-      const dt = performance.now() - t0;
-      if (measuring) {
-        s.calls++;
-        if (s.n < s.lat.length) s.lat[s.n++] = dt;
-        if (err) s.errors++;
-        else if (s.check) {
-          const e = mix[k]!.expected;
-          if (res!.allowed !== e.allowed || res!.reason !== e.reason) s.mismatches++;
-        }
-      }
-      resolve();
-    });
-  });
-  const loop = (async () => {
+  const m = await measure(targets, cmd.warmupMs, cmd.durationMs, async () => {
     let k = (loaderIndex * 4099) % wire.length;
     while (!stop) {
       // The same request to both, the first server alternating, so neither always follows the other.
-      const [a, b] = k % 2 === 0 ? [servers[0]!, servers[1]!] : [servers[1]!, servers[0]!];
-      await one(a, k);
-      await one(b, k);
+      const [a, b] = k % 2 === 0 ? [targets[0]!, targets[1]!] : [targets[1]!, targets[0]!];
+      await a.one(k);
+      await b.one(k);
       k = k + 1 === wire.length ? 0 : k + 1;
     }
-  })();
-  await new Promise((r) => setTimeout(r, cmd.warmupMs));
-  measuring = true;
-  const t0 = performance.now();
-  await new Promise((r) => setTimeout(r, cmd.durationMs));
-  measuring = false;
-  const seconds = (performance.now() - t0) / 1000;
-  stop = true;
-  await loop;
-  return {
-    results: servers.map((s) => {
-      const sorted = s.lat.subarray(0, s.n).sort();
-      return {
-        calls: s.calls, seconds,
-        p50Us: percentile(sorted, 0.5) * 1000, p99Us: percentile(sorted, 0.99) * 1000, p999Us: percentile(sorted, 0.999) * 1000,
-        hist: logHistogram(sorted), errors: s.errors, mismatches: s.mismatches, cpuSeconds: 0,
-      };
-    }),
-  };
+  }, () => { stop = true; });
+  // The loader's CPU is shared by both servers' calls: not attributed (cpuSeconds 0).
+  return { results: targets.map((t) => t.summary(m.seconds, 0)) };
 }
 
 emit({ ready: true, requests: mix.length });

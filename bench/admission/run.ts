@@ -29,7 +29,7 @@ interface Plan {
 
 interface LoadResult { calls: number; seconds: number; p50Us: number; p99Us: number; p999Us: number; hist: Record<number, number>; errors: number; mismatches: number; cpuSeconds: number }
 
-interface Phase { callsPerSecond: number; p50Us: number; p99Us: number; p999Us: number; hist: Record<number, number>; serverCpuUsPerCall: number | undefined; errors: number; mismatches: number }
+interface Phase { callsPerSecond: number; p50Us: number; p99Us: number; p999Us: number; /** Latency phases only (pooled over rounds). */ hist?: Record<number, number>; serverCpuUsPerCall: number | undefined; errors: number; mismatches: number }
 
 /** Percentile of pooled log histograms (bucket b = [1.01^b, 1.01^(b+1)) µs), read at the bucket's middle. */
 function pooledPercentileUs(hists: Record<number, number>[], q: number): number {
@@ -118,12 +118,11 @@ async function latencyPhase(loader: JsonChild, addrs: [string, string], plan: Pl
 }
 
 async function phase(loaders: JsonChild[], addr: string, pid: number, inFlight: number, plan: Plan, check: boolean): Promise<Phase> {
-  // One call in flight: one loader (latency). More: spread over every loader (one Node client saturates first).
-  const used = inFlight === 1 ? loaders.slice(0, 1) : loaders;
-  const per = Math.max(1, Math.round(inFlight / used.length));
+  // Throughput: spread over every loader (one Node client saturates first). Latency at 1 in flight is latencyPhase's.
+  const per = Math.max(1, Math.round(inFlight / loaders.length));
   const cpu0 = await cpuSeconds(pid);
-  for (const l of used) l.send({ addr, inFlight: per, warmupMs: plan.warmupMs, durationMs: plan.durationMs, check });
-  const rs = (await Promise.all(used.map((l) => l.next()))) as unknown as (LoadResult & { error?: string })[];
+  for (const l of loaders) l.send({ addr, inFlight: per, warmupMs: plan.warmupMs, durationMs: plan.durationMs, check });
+  const rs = (await Promise.all(loaders.map((l) => l.next()))) as unknown as (LoadResult & { error?: string })[];
   const cpu1 = await cpuSeconds(pid);
   for (const r of rs) if (r.error) throw new Error(`load generator: ${r.error}`);
   const calls = rs.reduce((s, r) => s + r.calls, 0);
@@ -133,7 +132,6 @@ async function phase(loaders: JsonChild[], addr: string, pid: number, inFlight: 
     p50Us: Math.max(...rs.map((r) => r.p50Us)),
     p99Us: Math.max(...rs.map((r) => r.p99Us)),
     p999Us: Math.max(...rs.map((r) => r.p999Us)),
-    hist: rs.reduce<Record<number, number>>((acc, r) => { for (const [b, n] of Object.entries(r.hist)) acc[Number(b)] = (acc[Number(b)] ?? 0) + n; return acc; }, {}),
     // The window includes warm-up calls: an estimate, comparable between the two servers.
     serverCpuUsPerCall: cpu0 !== undefined && cpu1 !== undefined ? ((cpu1 - cpu0) * 1e6) / (calls * (1 + plan.warmupMs / plan.durationMs)) : undefined,
     errors: rs.reduce((s, r) => s + r.errors, 0),
@@ -226,7 +224,7 @@ export async function main(argv: string[]): Promise<void> {
           if (b0) byPhase[p.name].push(decisionQuantiles(b0, await scrapeBuckets(admHttp)));
           if (r.mismatches > 0 || r.errors > 0) throw new Error(`${name} ${p.name}: ${r.mismatches} wrong answers, ${r.errors} errors`);
           results[name][p.name].push(r);
-          line.push(p.inFlight === 1 ? `1 in flight p50 ${r.p50Us.toFixed(0)} µs p99 ${r.p99Us.toFixed(0)} µs` : `${p.inFlight} in flight ${fmtInt(r.callsPerSecond)}/s`);
+          line.push(`${p.inFlight} in flight ${fmtInt(r.callsPerSecond)}/s`);
         }
         log(`round ${round + 1}/${plan.rounds} ${name.padEnd(9)} ${line.join(' | ')}`);
       }
@@ -244,7 +242,7 @@ export async function main(argv: string[]): Promise<void> {
     const med = (s: Server, p: PhaseName, k: keyof Phase) => median(results[s][p].map((r) => r[k] as number));
     // Latency at 1 in flight: every round's calls pooled into one distribution per server (tens of
     // thousands of calls, so p99 rests on hundreds of samples rather than one round's few dozen).
-    const pooled = (sv: Server, q: number) => pooledPercentileUs(results[sv].c1.map((r) => r.hist), q);
+    const pooled = (sv: Server, q: number) => pooledPercentileUs(results[sv].c1.map((r) => r.hist!), q);
     const a = { c1p50: pooled('admission', 0.5), c1p99: pooled('admission', 0.99), c1p999: pooled('admission', 0.999), c16: med('admission', 'c16', 'callsPerSecond'), c64: med('admission', 'c64', 'callsPerSecond'), cpu: med('admission', 'c64', 'serverCpuUsPerCall') };
     const b = { c1p50: pooled('bare', 0.5), c1p99: pooled('bare', 0.99), c1p999: pooled('bare', 0.999), c16: med('bare', 'c16', 'callsPerSecond'), c64: med('bare', 'c64', 'callsPerSecond'), cpu: med('bare', 'c64', 'serverCpuUsPerCall') };
     const ratio = a.c64 / b.c64;
