@@ -3,7 +3,8 @@
  * file that knows @clickhouse/client.
  */
 import { chdbExtension, insertTabSeparated, type ClickHouse } from '../../core/clickhouse/client.ts';
-import { CALL_COLUMNS, REJECTION_COLUMNS, formatDateTime64 } from '../domain/tsv.ts';
+import { formatDateTime64 } from '../../core/clickhouse/datetime.ts';
+import { CALL_COLUMNS, REJECTION_COLUMNS } from '../domain/tsv.ts';
 
 /** One lookup: call_ids of a batch with the sources and the start range they came with. */
 export interface LookupKeys {

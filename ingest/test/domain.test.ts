@@ -6,7 +6,19 @@ import { validateEvent, rawTimestamp, type CallEndEvent } from '../domain/event.
 import { BufferPool, LineBuffer } from '../domain/line-buffer.ts';
 import { SeenIds, SeenIdsLoader } from '../domain/seen-ids.ts';
 import { FirstOccurrence } from '../batcher.ts';
-import { appendCallLine, callLine, dateTime64Field, escapeTsv, formatDateTime64, rejectionLine } from '../domain/tsv.ts';
+import { appendCallLine, dateTime64Field, escapeTsv, formatDateTime64, rejectionLine } from '../domain/tsv.ts';
+import type { CallRow } from '../domain/event.ts';
+
+/** The `calls` line as a plain string: the oracle appendCallLine's bytes are checked against. */
+const callLine = (r: CallRow, ingestedAt: string): string =>
+  `${escapeTsv(r.callId)}\t${r.source}\t${r.target}\t${dateTime64Field(r.startMs)}\t${dateTime64Field(r.endMs)}\t${r.durationMs}\t${r.sourceCountry}\t${r.targetCountry}\t${r.callClass}\t${ingestedAt}\n`;
+
+/** What appendCallLine writes for one row, as text. */
+const appended = (r: CallRow, ingestedAt: string): string => {
+  const lb = new LineBuffer(new BufferPool(1, 1 << 20, 16));
+  appendCallLine(lb, r, ingestedAt);
+  return lb.bytes().toString('utf8');
+};
 
 const NOW = Date.parse('2026-11-29T12:00:00Z');
 const LIMITS = { maxCallSeconds: 86_400, maxFutureSeconds: 300 };
@@ -94,7 +106,7 @@ describe('TabSeparated text', () => {
   it('writes one line per row in column order', () => {
     const r = validateEvent(ev({ call_id: 'a\tb' }), NOW, LIMITS);
     if (!r.ok) throw new Error('valid');
-    expect(callLine(r.row, '1764417600000')).toBe(
+    expect(appended(r.row, '1764417600000')).toBe(
       `a\\tb\t+12125550100\t+14165550123\t${START}\t${START + 61_500}\t61500\tUS\tCA\tcross_border\t1764417600000\n`);
     const bad = validateEvent(ev({ source_number: 'x\ny' }), NOW, LIMITS);
     if (bad.ok) throw new Error('invalid');
@@ -104,7 +116,7 @@ describe('TabSeparated text', () => {
 });
 
 describe('appendCallLine', () => {
-  it('writes exactly the bytes of callLine, for any id and any instant', () => {
+  it('writes exactly the bytes of the plain-string line, for any id and any instant', () => {
     const row = fc.record({
       callId: fc.string({ unit: fc.constantFrom('a', '7', '-', '\t', '\n', '\r', '\\', '\0', 'é', '✓', '😀'), minLength: 1, maxLength: 40 }),
       startMs: fc.integer({ min: 0, max: 9_999_999_999_999 }),

@@ -12,6 +12,7 @@
  * any merge.
  */
 import { insertTabSeparated, type ClickHouse } from '../../../core/clickhouse/client.ts';
+import { dateTime64Field } from '../../../core/clickhouse/datetime.ts';
 
 /** The tariff flattened into arrays the SQL indexes (1-based, as ClickHouse arrays are). */
 export interface TariffArrays {
@@ -42,8 +43,6 @@ export interface UsageRow { itemNo: number; callClass: string; calls: number; bi
 export interface LateRow { itemNo: number; callClass: string; bucketStartMs: number; calls: number; billableSeconds: number; milliCentMinutes: bigint }
 
 const dt = (ms: number) => new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
-/** DateTime64(3) in TabSeparated as epoch milliseconds; 13 digits from 2001-09-09 on, text before (a short number would read as seconds). */
-const ms = (v: number) => (v >= 1e12 ? String(v) : dt(v));
 
 const ITEM_COLUMNS = ['run_id', 'item_no', 'source_number', 'plan_no', 'period_start', 'period_end', 'late_after', 'first_start'] as const;
 
@@ -54,7 +53,7 @@ export async function stageItems(ch: ClickHouse, runId: string, items: UsageItem
     for (let j = i; j < Math.min(i + CHUNK, items.length); j++) {
       const it = items[j]!;
       // Instants as epoch milliseconds: parsed several times faster than text (0 stays the epoch).
-      lines.push(`${runId}\t${it.itemNo}\t${it.sourceNumber}\t${it.planNo}\t${ms(it.periodStartMs)}\t${ms(it.periodEndMs)}\t${ms(it.lateAfterMs)}\t${ms(it.firstStartMs)}\n`);
+      lines.push(`${runId}\t${it.itemNo}\t${it.sourceNumber}\t${it.planNo}\t${dateTime64Field(it.periodStartMs)}\t${dateTime64Field(it.periodEndMs)}\t${dateTime64Field(it.lateAfterMs)}\t${dateTime64Field(it.firstStartMs)}\n`);
     }
     await insertTabSeparated(ch, 'billing_items', ITEM_COLUMNS, Buffer.from(lines.join(''), 'latin1'));
   }
