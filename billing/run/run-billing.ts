@@ -23,7 +23,7 @@ import type { Logger } from '../../core/log.ts';
 import type { ClickHouse } from '../../core/clickhouse/client.ts';
 import { isDomainError } from '../../core/errors.ts';
 import { CALL_CLASSES, lateUsageDescription, lineAmountCents, periodAt, periodContaining, planOf, tariffVersionAt, type Period, type Tariff } from '../domain/index.ts';
-import { dropItems, lateUsage, regularUsage, stageItems, type LateRow, type TariffArrays, type UsageItem, type UsageRow } from '../adapters/clickhouse/usage.ts';
+import { dropItems, lateUsage, regularUsage, stageItems, type ItemUsage, type LateRow, type TariffArrays, type UsageItem } from '../adapters/clickhouse/usage.ts';
 import type { BillingRunStore, BillLineDoc, CursorUpdate, DueSubscriber, NewBill } from '../adapters/postgres/billing-runs.ts';
 
 export interface BillingRunConfig {
@@ -74,6 +74,7 @@ export function tariffArrays(t: Tariff): { arrays: TariffArrays; planNo: Map<str
       versionFrom: plans.map((p) => p.versions.map((v) => v.effectiveFromMs)),
       rates: plans.map((p) => p.versions.map((v) => CALL_CLASSES.map((c) => v.classes[c].rateMilliCentsPerMinute))),
       increments: plans.map((p) => p.versions.map((v) => CALL_CLASSES.map((c) => v.classes[c].incrementSeconds))),
+      descriptions: plans.map((p) => p.versions.map((v) => CALL_CLASSES.map((c) => v.classes[c].description))),
     },
   };
 }
@@ -222,33 +223,32 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
       });
     }
 
-    function billBuilder(usage: UsageRow[], late: LateRow[]): (d: Due) => NewBill {
-      const usageBy = new Map<number, UsageRow[]>();
-      groupUsage(usage, usageBy);
+    function billBuilder(usage: Map<number, ItemUsage>, late: LateRow[]): (d: Due) => NewBill {
       const lateBy = new Map<number, LateRow[]>();
       for (const l of late) (lateBy.get(l.itemNo) ?? lateBy.set(l.itemNo, []).get(l.itemNo)!).push(l);
-      const classOrder = new Map<string, number>(CALL_CLASSES.map((c, i) => [c, i]));
+      // The monthly line's text, once per tariff version.
+      const monthlyJson = new Map<object, string>();
 
       return function buildBill(d) {
         const plan = planOf(tariff, d.sub.plan);
         const version = tariffVersionAt(plan, d.period.startMs) ?? plan.versions[0]!;
-        const lines: BillLineDoc[] = [{ kind: 'monthly_service', description: version.monthlyDescription, calls: 0, billableSeconds: 0, amountCents: version.monthlyCents }];
-        // Lines in the tariff's class order: each row dropped into its class's slot (no sort).
-        const rows = usageBy.get(d.item.itemNo);
-        const ordered: (UsageRow | undefined)[] = new Array(CALL_CLASSES.length);
-        if (rows) for (const u of rows) { const k = classOrder.get(u.callClass); if (k === undefined) ordered.push(u); else ordered[k] = u; }
-        for (const u of ordered) {
-          if (!u) continue;
-          const cls = version.classes[u.callClass as keyof typeof version.classes];
-          lines.push({ kind: u.callClass, description: cls?.description ?? u.callClass, calls: u.calls, billableSeconds: u.billableSeconds, amountCents: u.amountCents });
+        let monthly = monthlyJson.get(version);
+        if (monthly === undefined) {
+          const line: BillLineDoc = { kind: 'monthly_service', description: version.monthlyDescription, calls: 0, billableSeconds: 0, amountCents: version.monthlyCents };
+          monthlyJson.set(version, (monthly = JSON.stringify(line)));
         }
+        // The usage lines come rendered from the rating query, in the tariff's class order.
+        const u = usage.get(d.item.itemNo);
+        let totalCents = version.monthlyCents + (u?.usageCents ?? 0);
+        let linesJson = `[${monthly}${u?.linesJson ?? ''}`;
         const lateRows = lateBy.get(d.item.itemNo);
-        if (lateRows) lines.push(...lateLines(d, lateRows));
-        const totalCents = lines.reduce((s, l) => s + l.amountCents, 0);
+        if (lateRows) {
+          for (const l of lateLines(d, lateRows)) { totalCents += l.amountCents; linesJson += `,${JSON.stringify(l)}`; }
+        }
         return {
           id: uuidv7(), subscriberId: d.sub.id, periodIndex: d.period.index,
           periodStartMs: d.period.startMs, periodEndMs: d.period.endMs, periodStartLocal: d.period.startLocal, periodEndLocal: d.period.endLocal,
-          issuedAtMs: asOfMs, dueAtMs: asOfMs + config.billingDueDays * DAY, currency: plan.currency, totalCents, watermarkMs, lines,
+          issuedAtMs: asOfMs, dueAtMs: asOfMs + config.billingDueDays * DAY, currency: plan.currency, totalCents, watermarkMs, linesJson: `${linesJson}]`,
         };
       };
     }
@@ -257,13 +257,6 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
 
 /** Which of the two writer transactions a subscriber's bills go to (uuids are hex: the last digit's parity). */
 const writerHalf = (subscriberId: string) => parseInt(subscriberId[subscriberId.length - 1]!, 16) & 1;
-
-function groupUsage(usage: UsageRow[], usageBy: Map<number, UsageRow[]>): void {
-  for (const u of usage) {
-    const list = usageBy.get(u.itemNo);
-    if (list) list.push(u); else usageBy.set(u.itemNo, [u]);
-  }
-}
 
 /** One late-usage line per earlier period the late calls belong to, oldest first, amount rounded once per line. */
 function lateLines(d: Due, rows: LateRow[]): BillLineDoc[] {

@@ -38,7 +38,8 @@ export interface NewBill {
   currency: string;
   totalCents: number;
   watermarkMs: number;
-  lines: BillLineDoc[];
+  /** The bill's lines (BillLineDoc[]) as JSON text: the rating query renders the usage lines itself. */
+  linesJson: string;
 }
 
 /** A bill line as stored (bills.lines, jsonb) and served. */
@@ -92,7 +93,7 @@ const billLine = (runId: string) => {
     return v;
   };
   return function billCopyLine(b: NewBill) {
-    const json = JSON.stringify(b.lines);
+    const json = b.linesJson;
     return `${b.id}\t${b.subscriberId}\t${b.periodIndex}\t${isoOf(b.periodStartMs)}\t${isoOf(b.periodEndMs)}\t${b.periodStartLocal}\t${b.periodEndLocal}\t`
       + `${isoOf(b.issuedAtMs)}\t${isoOf(b.dueAtMs)}\t${b.currency}\t${b.totalCents}\t${isoOf(b.watermarkMs)}\t${runId}\t${json.includes('\\') ? copyText(json) : json}\n`;
   };
