@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createPool, loadPgMigrations, migratePostgres } from '../../core/postgres/index.ts';
+import { copyIn, createPool, loadPgMigrations, migratePostgres } from '../../core/postgres/index.ts';
 import { BILLING_MIGRATIONS_DIR, migrateBilling } from '../adapters/postgres/migrate.ts';
 import { freshPostgres, type FreshPostgres } from '../../test/pg.ts';
 import { insertBill, insertSubscriber, NY_PERIODS } from './pg-fixtures.ts';
@@ -76,8 +76,43 @@ describe('billing schema', () => {
     const sub = await insertSubscriber(db.pool, { phoneNumber: '+12025550100' });
     await insertBill(db.pool, { subscriberId: sub, ...NY_PERIODS[0] });
     await expect(insertBill(db.pool, { subscriberId: sub, ...NY_PERIODS[0] })).rejects.toMatchObject({ code: '23505', constraint: 'bills_subscriber_period' });
-    await expect(insertBill(db.pool, { subscriberId: 'f0000000-0000-4000-8000-000000000000', ...NY_PERIODS[1] })).rejects.toMatchObject({ code: '23503', constraint: 'bills_subscriber_id_fkey' });
     await insertBill(db.pool, { subscriberId: sub, ...NY_PERIODS[1] });
+  });
+
+  it('refuses a bill whose subscriber does not exist, by INSERT and by COPY, storing none of the statement\'s bills', async () => {
+    db = await freshPostgres();
+    const sub = await insertSubscriber(db.pool, { phoneNumber: '+12025550100' });
+    const unknown = 'f0000000-0000-4000-8000-000000000000';
+    const refused = { code: '23503', constraint: 'bills_subscriber_exists', table: 'bills', column: 'subscriber_id',
+      message: `insert on table "bills" refused: subscriber ${unknown} does not exist` };
+    await expect(insertBill(db.pool, { subscriberId: unknown, ...NY_PERIODS[0] })).rejects.toMatchObject(refused);
+
+    const p = NY_PERIODS[1];
+    const row = (subscriberId: string) => `${subscriberId}\t${p.periodIndex}\t${p.periodStart}\t${p.periodEnd}\t${p.periodStartLocal}\t${p.periodEndLocal}\t`
+      + `${p.issuedAt}\t${p.dueAt}\tUSD\t2000\t${p.issuedAt}\t[{"kind":"monthly_service","amountCents":2000}]\n`;
+    const copy = `COPY bills (subscriber_id, period_index, period_start, period_end, period_start_local, period_end_local,
+      issued_at, due_at, currency, total_cents, watermark, lines) FROM STDIN`;
+    const client = await db.pool.connect();
+    try {
+      await expect(copyIn(client, copy, [sub, unknown], row)).rejects.toMatchObject(refused);
+      expect((await db.pool.query('SELECT count(*)::int AS n FROM bills')).rows).toEqual([{ n: 0 }]);
+      // Checked per statement: a COPY naming known subscribers only goes in.
+      await copyIn(client, copy, [sub], row);
+    } finally {
+      client.release();
+    }
+    expect((await db.pool.query('SELECT subscriber_id, period_index FROM bills')).rows).toEqual([{ subscriber_id: sub, period_index: 1 }]);
+  });
+
+  it('never deletes a subscriber nor changes its id: bills rely on it; closing one is an update of its status', async () => {
+    db = await freshPostgres();
+    const sub = await insertSubscriber(db.pool, { phoneNumber: '+12025550100' });
+    const refused = (op: string) => ({ code: '23001', message: `${op} on subscribers refused: subscribers are closed, never deleted, and their id never changes` });
+    await expect(db.pool.query('DELETE FROM subscribers WHERE id = $1', [sub])).rejects.toMatchObject(refused('DELETE'));
+    await expect(db.pool.query('TRUNCATE subscribers CASCADE')).rejects.toMatchObject(refused('TRUNCATE'));
+    await expect(db.pool.query('UPDATE subscribers SET id = gen_random_uuid() WHERE id = $1', [sub])).rejects.toMatchObject(refused('UPDATE'));
+    const r = await db.pool.query(`UPDATE subscribers SET status = 'closed' WHERE id = $1 RETURNING id, status`, [sub]);
+    expect(r.rows).toEqual([{ id: sub, status: 'closed' }]);
   });
 
   it('keeps issued bills immutable: only status and paid_cents change; lines, amounts and periods never; no delete of bills', async () => {
@@ -87,14 +122,42 @@ describe('billing schema', () => {
     const refused = { code: '23001' };
     await expect(db.pool.query('UPDATE bills SET total_cents = 1 WHERE id = $1', [bill])).rejects.toMatchObject({ ...refused, message: `bill ${bill} is issued and immutable: only status and paid_cents may change` });
     await expect(db.pool.query(`UPDATE bills SET period_end = period_end + interval '1 day' WHERE id = $1`, [bill])).rejects.toMatchObject(refused);
-    await expect(db.pool.query(`UPDATE bills SET lines = '[]'::jsonb WHERE id = $1`, [bill])).rejects.toMatchObject({ ...refused, message: `bill ${bill} is issued and immutable: only status and paid_cents may change` });
-    await expect(db.pool.query(`UPDATE bills SET lines = jsonb_set(lines, '{0,amountCents}', '0') WHERE id = $1`, [bill])).rejects.toMatchObject(refused);
+    await expect(db.pool.query(`UPDATE bills SET lines = '[]' WHERE id = $1`, [bill])).rejects.toMatchObject({ ...refused, message: `bill ${bill} is issued and immutable: only status and paid_cents may change` });
+    await expect(db.pool.query(`UPDATE bills SET lines = jsonb_set(lines::jsonb, '{0,amountCents}', '0')::json WHERE id = $1`, [bill])).rejects.toMatchObject(refused);
+    // lines is a document kept as written: even a change of layout is a change.
+    await expect(db.pool.query(`UPDATE bills SET lines = (lines::text || ' ')::json WHERE id = $1`, [bill])).rejects.toMatchObject(refused);
     await expect(db.pool.query('DELETE FROM bills WHERE id = $1', [bill])).rejects.toMatchObject({ ...refused, message: 'DELETE on bills refused: issued bills are immutable' });
     await expect(db.pool.query('TRUNCATE bills CASCADE')).rejects.toMatchObject(refused);
 
-    const r = await db.pool.query(`UPDATE bills SET status = 'paid', paid_cents = 2000 WHERE id = $1 RETURNING status, paid_cents, total_cents`, [bill]);
+    const r = await db.pool.query(`UPDATE bills SET status = 'paid', paid_cents = 2000, lines = lines WHERE id = $1 RETURNING status, paid_cents, total_cents`, [bill]);
     expect(r.rows).toEqual([{ status: 'paid', paid_cents: 2000, total_cents: 2000 }]);
     const lines = await db.pool.query(`SELECT lines FROM bills WHERE id = $1`, [bill]);
     expect(lines.rows).toEqual([{ lines: [{ kind: 'monthly_service', description: 'Monthly service', calls: 0, billableSeconds: 0, amountCents: 2000 }] }]);
+  });
+
+  it('keeps lines an array of JSON and reads their 900 (premium) charges', async () => {
+    db = await freshPostgres();
+    const sub = await insertSubscriber(db.pool, { phoneNumber: '+12025550100' });
+    await expect(insertBill(db.pool, { subscriberId: sub, ...NY_PERIODS[0], totalCents: 0, lines: {} as never })).rejects.toMatchObject({ code: '23514', constraint: 'bills_lines_check' });
+    const premium = async (lines: string) => (await db!.pool.query('SELECT bill_premium_cents($1::json) AS c', [lines])).rows[0].c;
+    expect(await premium('[{"kind":"monthly_service","amountCents":2000}]')).toBe(0);
+    expect(await premium('[{"kind":"monthly_service","amountCents":2000},{"kind":"premium","amountCents":1990},{"kind":"late_usage","amountCents":500,"premiumCents":398}]')).toBe(2388);
+    // Escaped, "premium" is not in the text as such, and is still counted.
+    expect(await premium('[{"kind":"\\u0070remium","amountCents":199},{"kind":"late_usage","amountCents":5,"\\u0070remiumCents":4}]')).toBe(203);
+  });
+
+  it('0031 keeps the lines of bills written before it, and their guards', async () => {
+    db = await freshPostgres({ migrate: false });
+    const all = loadPgMigrations(BILLING_MIGRATIONS_DIR);
+    await migratePostgres(db.pool, all.filter((m) => m.version < 31));
+    const sub = await insertSubscriber(db.pool, { phoneNumber: '+12025550100' });
+    const lines = [{ kind: 'monthly_service', description: 'Monthly service', calls: 0, billableSeconds: 0, amountCents: 2000 },
+      { kind: 'premium', description: 'Premium (pay-per-call)', calls: 1, billableSeconds: 60, amountCents: 199 }];
+    const bill = await insertBill(db.pool, { subscriberId: sub, ...NY_PERIODS[0], lines });
+    expect(await migratePostgres(db.pool, all)).toEqual(all.filter((m) => m.version >= 31).map((m) => m.version));
+    const { rows } = await db.pool.query(`SELECT pg_typeof(lines)::text AS type, lines, bill_premium_cents(lines) AS premium FROM bills WHERE id = $1`, [bill]);
+    expect(rows).toEqual([{ type: 'json', lines, premium: 199 }]);
+    await expect(db.pool.query(`UPDATE bills SET lines = '[]' WHERE id = $1`, [bill])).rejects.toMatchObject({ code: '23001' });
+    await expect(insertBill(db.pool, { subscriberId: 'f0000000-0000-4000-8000-000000000000', ...NY_PERIODS[1] })).rejects.toMatchObject({ code: '23503' });
   });
 });

@@ -107,7 +107,7 @@ export const billingReports = {
       };
       await show('Revenue by line', `SELECT l->>'kind' AS line, count(*) AS bills, sum((l->>'calls')::bigint) AS calls,
        (sum((l->>'billableSeconds')::bigint) / 60)::bigint AS minutes, to_char(sum((l->>'amountCents')::bigint) / 100.0, 'FM999G999G990D00') AS usd
-FROM bills, jsonb_array_elements(lines) AS l
+FROM bills, json_array_elements(lines) AS l
 GROUP BY 1 ORDER BY sum((l->>'amountCents')::bigint) DESC`);
       await show('Bills by period end', `SELECT period_end_local::text AS billed_on, count(*) AS bills, to_char(sum(total_cents) / 100.0, 'FM999G999G990D00') AS usd
 FROM bills GROUP BY 1 ORDER BY 1`);

@@ -42,7 +42,7 @@ export interface NewBill {
   linesJson: string;
 }
 
-/** A bill line as stored (bills.lines, jsonb) and served. */
+/** A bill line as stored (bills.lines, json) and served. */
 export interface BillLineDoc {
   kind: string;
   description: string;
