@@ -10,7 +10,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { storeCalls, type TestCall } from '../../test/calls.ts';
-import { createPool } from '../../core/postgres/index.ts';
+import { copyIn, createPool } from '../../core/postgres/index.ts';
 import { isDomainError } from '../../core/errors.ts';
 import { createBillingRunStore, type BillingRunStore } from '../adapters/postgres/billing-runs.ts';
 import { addSubscribers, billingHarness, readBills, type Harness, type NewSubscriber, type StoredBill } from './support/harness.ts';
@@ -262,11 +262,32 @@ describe('runBilling: reruns, concurrency, catch-up, grace', () => {
       [call(NY, CHI, '2024-01-20T15:00:00Z', 61_000), call(CHI, NY, '2024-02-20T15:00:00Z', 61_000)]);
     expect((await runAt(x, '2024-03-15T05:00:00Z')).billsCreated).toBe(3);
     const bills = (await x.db.pool.query('SELECT id, subscriber_id, period_index, total_cents, lines FROM bills ORDER BY subscriber_id, period_index')).rows;
-    await x.db.pool.query('DELETE FROM billing_cursors');
+    // Rewound to "never seen by a run", as a cursor opened with its subscriber is.
+    await x.db.pool.query(`UPDATE billing_cursors SET next_period_index = 0, next_period_end = '-infinity', last_watermark = NULL`);
     const again = await runAt(x, '2024-03-15T05:00:00Z');
     expect([again.subscribersConsidered, again.periodsDue, again.billsCreated]).toEqual([2, 3, 0]);
     expect((await x.db.pool.query('SELECT id, subscriber_id, period_index, total_cents, lines FROM bills ORDER BY subscriber_id, period_index')).rows).toEqual(bills);
-    expect((await x.db.pool.query('SELECT count(*)::int AS n FROM billing_cursors')).rows).toEqual([{ n: 2 }]);
+    expect((await x.db.pool.query('SELECT count(*)::int AS n FROM billing_cursors WHERE next_period_index > 0')).rows).toEqual([{ n: 2 }]);
+  });
+
+  it('every subscriber has a cursor from its creation (one statement for a bulk COPY), and a cursor cannot be deleted', async () => {
+    const x = await setup('2024-03-15T05:00:00Z', [NY_SUB], []);
+    const client = await x.db.pool.connect();
+    try {
+      await copyIn(client, 'COPY subscribers (phone_number, subscription_date, time_zone) FROM STDIN', [0, 1, 2], (i) => `+1312555010${i}\t2024-03-0${i + 1}\tAmerica/Chicago\n`);
+    } finally { client.release(); }
+    const { rows } = await x.db.pool.query(`SELECT s.phone_number, c.next_period_index, c.next_period_end = '-infinity' AS unplaced
+      FROM subscribers s LEFT JOIN billing_cursors c ON c.subscriber_id = s.id ORDER BY s.phone_number`);
+    expect(rows).toEqual([
+      { phone_number: NY, next_period_index: 0, unplaced: true },
+      ...[0, 1, 2].map((i) => ({ phone_number: `+1312555010${i}`, next_period_index: 0, unplaced: true })),
+    ]);
+    // The run places the cursors of subscribers with nothing due yet at the end of their first period.
+    await runAt(x, '2024-03-15T05:00:00Z');
+    const placed = await x.db.pool.query(`SELECT count(*)::int AS n FROM billing_cursors WHERE next_period_end = '-infinity'`);
+    expect(placed.rows).toEqual([{ n: 0 }]);
+    await expect(x.db.pool.query('DELETE FROM billing_cursors')).rejects.toMatchObject({ code: '23001' });
+    await expect(x.db.pool.query('TRUNCATE billing_cursors')).rejects.toMatchObject({ code: '23001' });
   });
 
   it('two runners at once (separate pools) create each bill exactly once', async () => {

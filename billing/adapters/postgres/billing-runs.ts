@@ -181,24 +181,25 @@ export function createBillingRunStore(pool: Pool): BillingRunStore {
     },
 
     async dueSubscribers(cutoffMs) {
-      const { rows } = await pool.query<{
-        id: string; phone_number: string; subscription_date: string; time_zone: string; plan: string;
-        next_period_index: number | null; last_watermark: Date | null;
-      }>(
-        `SELECT s.id, s.phone_number, s.subscription_date, s.time_zone, s.plan, c.next_period_index, c.last_watermark
-           FROM billing_cursors c JOIN subscribers s ON s.id = c.subscriber_id
-          WHERE c.next_period_end <= $1 AND s.status <> 'closed'
-         UNION ALL
-         SELECT s.id, s.phone_number, s.subscription_date, s.time_zone, s.plan, NULL, NULL
-           FROM subscribers s
-          WHERE s.status <> 'closed' AND NOT EXISTS (SELECT 1 FROM billing_cursors c WHERE c.subscriber_id = s.id)`,
-        [new Date(cutoffMs)],
-      ).catch(mapPgError);
-      return rows.map((r) => ({
-        id: r.id, phoneNumber: r.phone_number, subscriptionDate: r.subscription_date, timeZone: r.time_zone, plan: r.plan,
-        ...(r.next_period_index === null ? {} : { nextPeriodIndex: r.next_period_index }),
-        ...(r.last_watermark === null ? {} : { lastWatermarkMs: r.last_watermark.getTime() }),
-      }));
+      // Every subscriber has a cursor (0032): one scan of the narrow cursor table, and only the
+      // due rows joined to their subscribers. Rows as arrays and the watermark as epoch
+      // milliseconds: a catch-up reads every subscriber, and per-row objects and Dates were
+      // most of this stage.
+      const { rows } = await pool.query<[string, string, string, string, string, number, boolean, number | null]>({
+        text: `SELECT s.id, s.phone_number, s.subscription_date, s.time_zone, s.plan, c.next_period_index,
+                      c.next_period_end = '-infinity' AS unplaced, (extract(epoch FROM c.last_watermark) * 1000)::float8
+                 FROM billing_cursors c JOIN subscribers s ON s.id = c.subscriber_id
+                WHERE c.next_period_end <= $1 AND s.status <> 'closed'`,
+        values: [new Date(cutoffMs)],
+        rowMode: 'array',
+      }).catch(mapPgError);
+      return rows.map(([id, phoneNumber, subscriptionDate, timeZone, plan, nextPeriodIndex, unplaced, lastWatermarkMs]): DueSubscriber => {
+        const sub: DueSubscriber = { id, phoneNumber, subscriptionDate, timeZone, plan };
+        // A cursor not placed yet is a subscriber never seen by a run.
+        if (!unplaced) sub.nextPeriodIndex = nextPeriodIndex;
+        if (lastWatermarkMs !== null) sub.lastWatermarkMs = lastWatermarkMs;
+        return sub;
+      });
     },
 
     writeBills: (bills, cursors, runId) => writeBillsTx(pool, bills, cursors, runId),
