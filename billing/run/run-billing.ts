@@ -145,13 +145,36 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
             }
           }
         });
-        // Chunks follow the period end, so each chunk is a run of anniversary cohorts.
-        due.sort((a, b) => a.period.endMs - b.period.endMs || a.item.itemNo - b.item.itemNo);
+        // Chunks are runs of subscribers in phone-number order (a subscriber's periods in order):
+        // each chunk's rating query reads only its own range of the calls' primary key, so the
+        // chunks together read the calls once, however many there are. The next chunk is rated in
+        // ClickHouse while this one is written to PostgreSQL.
+        due.sort((a, b) => (a.sub.phoneNumber < b.sub.phoneNumber ? -1 : a.sub.phoneNumber > b.sub.phoneNumber ? 1 : a.period.index - b.period.index));
         due.forEach((d, i) => { d.item.itemNo = i; });
-        for (let i = 0; i < due.length; i += config.billingChunkSize) {
-          const chunk = due.slice(i, i + config.billingChunkSize);
-          billsCreated += await billChunk(runId, chunk, time);
-          rlog.info({ done: Math.min(i + chunk.length, due.length), of: due.length, billsCreated }, 'billing progress');
+        let writing: Promise<number> | undefined;
+        let written = 0;
+        const settle = async () => {
+          if (!writing) return;
+          const w = writing;
+          writing = undefined;
+          billsCreated += await w;
+          rlog.info({ done: written, of: due.length, billsCreated }, 'billing progress');
+        };
+        try {
+          for (let i = 0; i < due.length; i += config.billingChunkSize) {
+            const chunk = due.slice(i, i + config.billingChunkSize);
+            const usage = await rateChunk(runId, chunk);
+            await settle();
+            writing = writeChunk(runId, chunk, usage);
+            // Awaited by settle(); handled here too, as it may fail while the next chunk is rated.
+            writing.catch(() => {});
+            written += chunk.length;
+          }
+          await settle();
+        } finally {
+          // A write still going when rating failed settles first: the run lock is never released
+          // while a write of this run is still going.
+          if (writing) await (writing as Promise<number>).catch(() => 0);
         }
         await time('cursors', () => store.writeCursors(cursorsNotDue));
         if (deps.afterBills) await time('afterBills', async () => { await deps.afterBills!(asOfMs); });
@@ -169,15 +192,18 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
       }
     });
 
-    async function billChunk(runId: string, chunk: Due[], time: <T>(s: string, f: () => Promise<T>) => Promise<T>): Promise<number> {
+    /** Stages the chunk's periods in ClickHouse and rates their usage there (regular and late). */
+    async function rateChunk(runId: string, chunk: Due[]): Promise<{ usage: Map<number, ItemUsage>; late: LateRow[] }> {
       const items = chunk.map((d) => d.item);
       const stageId = `${runId}_${chunk[0]!.item.itemNo}`;
+      // The chunk's range of callers (it is in phone-number order): the calls' primary key skips the rest.
+      const sources = { lo: chunk[0]!.sub.phoneNumber, hi: chunk[chunk.length - 1]!.sub.phoneNumber };
       await time('stage', () => stageItems(ch, stageId, items));
       try {
         // Loops, not Math.min(...array): a chunk can hold hundreds of thousands of periods.
         let lo = Infinity, hi = -Infinity;
         for (const x of items) { if (x.periodStartMs < lo) lo = x.periodStartMs; if (x.periodEndMs > hi) hi = x.periodEndMs; }
-        const usage = await time('rate', () => regularUsage(ch, stageId, arrays, watermarkMs, lo, hi, items.length));
+        const usage = await time('rate', () => regularUsage(ch, stageId, arrays, watermarkMs, { lo, hi }, sources, items.length));
         const lateItems = items.filter((x) => x.lateAfterMs > 0);
         let late: LateRow[] = [];
         if (lateItems.length) {
@@ -187,27 +213,32 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
             if (x.periodStartMs > lateHi) lateHi = x.periodStartMs;
             if (x.lateAfterMs < minAfter) minAfter = x.lateAfterMs;
           }
-          late = await time('late', () => lateUsage(ch, stageId, arrays, watermarkMs, lateLo, lateHi, minAfter, lateItems.length));
+          late = await time('late', () => lateUsage(ch, stageId, arrays, watermarkMs, { lo: lateLo, hi: lateHi }, sources, minAfter, lateItems.length));
         }
-        // Two transactions on two connections, each with a disjoint half of the subscribers (a
-        // subscriber's bills and cursor commit together). Each bill is built as its COPY streams,
-        // so Node building and serializing bills overlaps with PostgreSQL storing them, on two
-        // backends at once, and no chunk's worth of bill objects is ever held.
-        const build = billBuilder(usage, late);
-        const halves: Due[][] = [[], []];
-        for (const d of chunk) halves[writerHalf(d.sub.id)]!.push(d);
-        // Both settle before the chunk returns or throws: the run lock is never released while a
-        // write of this run is still going.
-        const settled = await time('write', () => Promise.allSettled(halves.filter((h) => h.length > 0).map((h) =>
-          store.writeBills({ *[Symbol.iterator]() { for (const d of h) yield build(d); } }, cursorsAfter(h), runId))));
-        let created = 0;
-        for (const r of settled) if (r.status === 'fulfilled') created += r.value;
-        const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-        if (failed) throw failed.reason;
-        return created;
+        return { usage, late };
       } finally {
         await dropItems(ch, stageId).catch((err) => log.warn({ err, stageId }, 'could not drop staged billing items'));
       }
+    }
+
+    /**
+     * Writes a chunk's bills and cursors in two transactions on two connections, each with a
+     * disjoint half of the subscribers (a subscriber's bills and cursor commit together). Each
+     * bill is built as its COPY streams, so Node building bills overlaps with PostgreSQL storing
+     * them, on two backends at once, and no chunk's worth of bill objects is ever held.
+     */
+    async function writeChunk(runId: string, chunk: Due[], rated: { usage: Map<number, ItemUsage>; late: LateRow[] }): Promise<number> {
+      const build = billBuilder(rated.usage, rated.late);
+      const halves: Due[][] = [[], []];
+      for (const d of chunk) halves[writerHalf(d.sub.id)]!.push(d);
+      // Both settle before the chunk returns or throws.
+      const settled = await time('write', () => Promise.allSettled(halves.filter((h) => h.length > 0).map((h) =>
+        store.writeBills({ *[Symbol.iterator]() { for (const d of h) yield build(d); } }, cursorsAfter(h), runId))));
+      let created = 0;
+      for (const r of settled) if (r.status === 'fulfilled') created += r.value;
+      const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      return created;
     }
 
     /**

@@ -461,20 +461,25 @@ describe('runBilling: skipped subscribers, ledger, a failed run resumed', () => 
   it('a run that fails after its first chunk is marked failed; the next run bills every remaining period', async () => {
     const x = await setup('2024-04-15T05:00:00Z', [NY_SUB, { phoneNumber: CHI, subscriptionDate: '2024-01-20', timeZone: 'America/Chicago' }],
       [call(NY, CHI, '2024-03-01T15:00:00Z', 60_000), call(CHI, NY, '2024-03-01T15:00:00Z', 120_000)]);
-    // The second chunk's write fails (each chunk is written as two transactions, one per half of the subscribers).
+    // Periods: NY 0, 1, 2 (Feb 15, Mar 15, Apr 15), CHI 0, 1 (Feb 20, Mar 20). Chunks of 2 follow the
+    // phone number, then the period: [NY 0, NY 1], [NY 2, CHI 0], [CHI 1], so NY's due periods span
+    // two chunks. The second chunk's writes fail (each chunk is written as two transactions, one per
+    // half of the subscribers: whichever halves NY and CHI fall in, both of its writes fail).
+    const ids = new Map((await x.db.pool.query<{ id: string; phone_number: string }>('SELECT id, phone_number FROM subscribers')).rows.map((r) => [r.phone_number, r.id]));
+    const secondChunk = (b: { subscriberId: string; periodIndex: number }) =>
+      (b.subscriberId === ids.get(NY) && b.periodIndex === 2) || (b.subscriberId === ids.get(CHI) && b.periodIndex === 0);
     const failing: BillingRunStore = {
       ...x.store,
       writeBills: async (bills, cursors, runId) => {
         const list = [...bills];
-        if (list.some((b) => b.periodIndex === 1)) throw new Error('connection lost');
+        if (list.some(secondChunk)) throw new Error('connection lost');
         return x.store.writeBills(list, cursors, runId);
       },
     };
-    // Periods end NY 0 Feb 15, CHI 0 Feb 20, NY 1 Mar 15, CHI 1 Mar 20, NY 2 Apr 15: chunks of 2 are
-    // [NY 0, CHI 0], [NY 1, CHI 1] (fails), [NY 2], so NY's due periods span all three chunks.
     const err = await x.runner({ store: failing, config: { billingChunkSize: 2 } })({ asOf: '2024-04-15T05:00:00Z' }).catch((e: Error) => e);
     expect((err as Error).message).toBe('connection lost');
-    expect((await readBills(x.db.pool)).map((b) => `${b.phoneNumber}/${b.periodIndex}`)).toEqual([`${NY}/0`, `${CHI}/0`].sort());
+    // The first chunk stays written, the third (rated while the second was written) is never written.
+    expect((await readBills(x.db.pool)).map((b) => `${b.phoneNumber}/${b.periodIndex}`)).toEqual([`${NY}/0`, `${NY}/1`].sort());
     const failed = (await x.db.pool.query(`SELECT status, bills_created, error FROM billing_runs`)).rows;
     expect(failed).toEqual([{ status: 'failed', bills_created: 2, error: 'connection lost' }]);
 

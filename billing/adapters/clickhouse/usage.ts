@@ -165,7 +165,11 @@ const narrowing = (itemCount: number, items: string, extra = '') =>
  * serialized again). Fails loudly on a call the tariff cannot rate rather
  * than billing it at zero.
  */
-export async function regularUsage(ch: ClickHouse, runId: string, t: TariffArrays, watermarkMs: number, loMs: number, hiMs: number, itemCount = NARROW_CHUNK): Promise<Map<number, ItemUsage>> {
+/** Bounds of a chunk: its periods' instants (ms, half-open) and its callers' numbers (inclusive). */
+export interface TimeBounds { lo: number; hi: number }
+export interface SourceBounds { lo: string; hi: string }
+
+export async function regularUsage(ch: ClickHouse, runId: string, t: TariffArrays, watermarkMs: number, time: TimeBounds, sources: SourceBounds, itemCount = NARROW_CHUNK): Promise<Map<number, ItemUsage>> {
   const items = ch.table('billing_items');
   const rs = await ch.client.query({
     query: `
@@ -183,7 +187,8 @@ export async function regularUsage(ch: ClickHouse, runId: string, t: TariffArray
           FROM (
             SELECT source_number, call_class, started_at, duration_ms FROM ${ch.table('calls')} FINAL
             ${narrowing(itemCount, items)}
-            WHERE started_at >= {lo:DateTime64(3, 'UTC')} AND started_at < {hi:DateTime64(3, 'UTC')}
+            WHERE source_number >= {srcLo:String} AND source_number <= {srcHi:String}
+              AND started_at >= {lo:DateTime64(3, 'UTC')} AND started_at < {hi:DateTime64(3, 'UTC')}
               AND ingested_at <= {w:DateTime64(3, 'UTC')}
           ) AS c
           INNER JOIN (
@@ -198,7 +203,7 @@ export async function regularUsage(ch: ClickHouse, runId: string, t: TariffArray
       )
       GROUP BY item_no
       SETTINGS ${SETTINGS}`,
-    query_params: { run: runId, w: dt(watermarkMs), lo: dt(loMs), hi: dt(hiMs), ...tariffParams(t), ...lineTextParams(t) },
+    query_params: { run: runId, w: dt(watermarkMs), lo: dt(time.lo), hi: dt(time.hi), srcLo: sources.lo, srcHi: sources.hi, ...tariffParams(t), ...lineTextParams(t) },
     // Raw: the JSON text holds no tab or newline, and its backslashes must arrive as they are.
     format: 'TabSeparatedRaw',
   });
@@ -221,7 +226,7 @@ export async function regularUsage(ch: ClickHouse, runId: string, t: TariffArray
  * period it belongs to (every North American local midnight is on a
  * half-hour UTC boundary). Old granules are skipped by the ingested_at index.
  */
-export async function lateUsage(ch: ClickHouse, runId: string, t: TariffArrays, watermarkMs: number, loMs: number, hiMs: number, minLateAfterMs: number, itemCount = NARROW_CHUNK): Promise<LateRow[]> {
+export async function lateUsage(ch: ClickHouse, runId: string, t: TariffArrays, watermarkMs: number, time: TimeBounds, sources: SourceBounds, minLateAfterMs: number, itemCount = NARROW_CHUNK): Promise<LateRow[]> {
   const items = ch.table('billing_items');
   const rs = await ch.client.query({
     query: `
@@ -233,7 +238,8 @@ export async function lateUsage(ch: ClickHouse, runId: string, t: TariffArrays, 
         FROM (
           SELECT source_number, call_class, started_at, duration_ms, ingested_at FROM ${ch.table('calls')} FINAL
           ${narrowing(itemCount, items, ` AND late_after > toDateTime64(0, 3, 'UTC')`)}
-          WHERE started_at >= {lo:DateTime64(3, 'UTC')} AND started_at < {hi:DateTime64(3, 'UTC')}
+          WHERE source_number >= {srcLo:String} AND source_number <= {srcHi:String}
+            AND started_at >= {lo:DateTime64(3, 'UTC')} AND started_at < {hi:DateTime64(3, 'UTC')}
             AND ingested_at > {minAfter:DateTime64(3, 'UTC')} AND ingested_at <= {w:DateTime64(3, 'UTC')}
         ) AS c
         INNER JOIN (SELECT item_no, source_number, plan_no, period_start, late_after, first_start FROM ${items}
@@ -243,7 +249,7 @@ export async function lateUsage(ch: ClickHouse, runId: string, t: TariffArrays, 
       )
       GROUP BY item_no, call_class, bucket_ms
       SETTINGS ${SETTINGS}`,
-    query_params: { run: runId, w: dt(watermarkMs), lo: dt(loMs), hi: dt(hiMs), minAfter: dt(minLateAfterMs), ...tariffParams(t) },
+    query_params: { run: runId, w: dt(watermarkMs), lo: dt(time.lo), hi: dt(time.hi), srcLo: sources.lo, srcHi: sources.hi, minAfter: dt(minLateAfterMs), ...tariffParams(t) },
     format: 'TabSeparated',
   });
   return parseTsv(await rs.text()).map(([itemNo, callClass, bucket, calls, bsec, units, unrated]) => {
