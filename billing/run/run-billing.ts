@@ -4,13 +4,15 @@
  * by node-cron, the CLI, the HTTP API and the tests.
  *
  * One runner at a time across replicas (a PostgreSQL advisory lock). Work is
- * done in chunks: stage the chunk's due periods in ClickHouse, rate their
- * usage there in one query, then write the chunk's bills and cursors in two
- * PostgreSQL transactions (each a disjoint half of the subscribers, a
- * subscriber's bills and cursor always in the same one). A run killed at any
- * point leaves each subscriber either before or after a chunk's periods; the
- * next run finds the rest through the cursors, and the unique keys on bills
- * make a repeated chunk create nothing.
+ * done in chunks of subscribers in phone-number order: stage the chunk's due
+ * periods in ClickHouse, rate their usage there in one query (reading only
+ * the chunk's callers' range of the calls), then write the chunk's bills and
+ * cursors in two PostgreSQL transactions (each a disjoint half of the
+ * subscribers, a subscriber's bills and cursor always in the same one) while
+ * the next chunk is rated. A run killed at any point leaves each subscriber
+ * either before or after a chunk's periods; the next run finds the rest
+ * through the cursors, and the unique keys on bills make a repeated chunk
+ * create nothing.
  *
  * Watermark: a bill covers the calls ingested at or before W =
  * min(asOf, now) − lag. Calls of a billed period ingested after its bill's W
