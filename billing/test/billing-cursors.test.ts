@@ -1,0 +1,51 @@
+/**
+ * The cursor move of the billing run's store, against a real PostgreSQL:
+ * cursors are placed, move forward and never back.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { createBillingRunStore } from '../adapters/postgres/billing-runs.ts';
+import { freshPostgres, type FreshPostgres } from '../../test/pg.ts';
+import { insertSubscriber } from './pg-fixtures.ts';
+
+let db: FreshPostgres | undefined;
+afterEach(async () => { await db?.close(); db = undefined; });
+
+const at = (iso: string) => Date.parse(iso);
+
+describe('billing cursors', () => {
+  it('places a new subscriber\'s cursor, moves cursors forward, never back, and keeps the last watermark when none is given', async () => {
+    db = await freshPostgres();
+    const store = createBillingRunStore(db.pool);
+    const [a, b, c] = await Promise.all(['+12025550100', '+12025550101', '+12025550102'].map((phoneNumber) => insertSubscriber(db!.pool, { phoneNumber })));
+    const read = async () => (await db!.pool.query(
+      `SELECT subscriber_id AS id, next_period_index AS idx, next_period_end AS end, last_watermark AS wm FROM billing_cursors ORDER BY next_period_end, subscriber_id`)).rows
+      .map((r) => ({ id: r.id, idx: r.idx, end: r.end instanceof Date ? r.end.toISOString() : String(r.end), wm: r.wm?.toISOString() ?? null }));
+    // Every subscriber has a cursor from its creation (0032), not placed yet.
+    expect(await read()).toEqual([a, b, c].sort().map((id) => ({ id, idx: 0, end: '-Infinity', wm: null })));
+
+
+    await store.writeCursors([
+      { subscriberId: a!, nextPeriodIndex: 2, nextPeriodEndMs: at('2024-03-15T04:00:00Z'), lastWatermarkMs: at('2024-02-15T06:00:00Z') },
+      { subscriberId: b!, nextPeriodIndex: 0, nextPeriodEndMs: at('2024-04-15T04:00:00Z'), lastWatermarkMs: null },
+    ]);
+    expect(await read()).toEqual([
+      { id: c, idx: 0, end: '-Infinity', wm: null },
+      { id: a, idx: 2, end: '2024-03-15T04:00:00.000Z', wm: '2024-02-15T06:00:00.000Z' },
+      { id: b, idx: 0, end: '2024-04-15T04:00:00.000Z', wm: null },
+    ]);
+
+    await store.writeCursors([
+      // Stale: behind the stored cursor, so it changes nothing.
+      { subscriberId: a!, nextPeriodIndex: 1, nextPeriodEndMs: at('2024-02-15T05:00:00Z'), lastWatermarkMs: at('2024-01-15T06:00:00Z') },
+      // Forward, no watermark: the stored one stays.
+      { subscriberId: b!, nextPeriodIndex: 1, nextPeriodEndMs: at('2024-05-15T04:00:00Z'), lastWatermarkMs: null },
+      { subscriberId: c!, nextPeriodIndex: 0, nextPeriodEndMs: at('2024-06-15T04:00:00Z'), lastWatermarkMs: null },
+    ]);
+    await store.writeCursors([{ subscriberId: a!, nextPeriodIndex: 3, nextPeriodEndMs: at('2024-04-15T04:00:00Z'), lastWatermarkMs: null }]);
+    expect(await read()).toEqual([
+      { id: a, idx: 3, end: '2024-04-15T04:00:00.000Z', wm: '2024-02-15T06:00:00.000Z' },
+      { id: b, idx: 1, end: '2024-05-15T04:00:00.000Z', wm: null },
+      { id: c, idx: 0, end: '2024-06-15T04:00:00.000Z', wm: null },
+    ]);
+  });
+});
