@@ -82,10 +82,18 @@ export async function dropItems(ch: ClickHouse, runId: string): Promise<void> {
   await ch.client.command({ query: `ALTER TABLE ${ch.table('billing_items')} DROP PARTITION {run:String}`, query_params: { run: runId } });
 }
 
-/** The per-call rating expressions, shared by the usage, late and itemized queries (c = calls, i = items). */
-export const RATED_COLUMNS = `
+const maxVersionsOf = (t: TariffArrays) => Math.max(...t.versionFrom.map((v) => v.length));
+
+/**
+ * The per-call rating expressions, shared by the usage, late and itemized
+ * queries (c = calls, i = items). The version in force at the call's start is
+ * counted with one comparison per version slot of the plan, not an
+ * arrayCount lambda: that built a per-row array of the plan's version starts
+ * (measured on 30M calls: ~0.5-0.8 s of CPU, against none without a lookup).
+ */
+export const ratedColumns = (t: TariffArrays) => `
   transform(c.call_class, {classes:Array(String)}, {classNos:Array(UInt8)}, toUInt8(0)) AS class_no,
-  arrayCount(x -> x <= c.started_at, {vfrom:Array(Array(DateTime64(3, 'UTC')))}[i.plan_no]) AS version_no,
+  ${Array.from({ length: maxVersionsOf(t) }, (_, k) => `({vfromFlat:Array(DateTime64(3, 'UTC'))}[(i.plan_no - 1) * {maxVersions:UInt32} + ${k + 1}] <= c.started_at)`).join(' + ')} AS version_no,
   ((i.plan_no - 1) * {maxVersions:UInt32} + version_no - 1) * {classCount:UInt32} + class_no AS rate_slot,
   {incsFlat:Array(UInt32)}[rate_slot] AS inc,
   {ratesFlat:Array(UInt64)}[rate_slot] AS rate,
@@ -97,7 +105,7 @@ export const RATED_COLUMNS = `
  * indexed by (plan, version, class), so each call costs one array read.
  */
 export const tariffParams = (t: TariffArrays) => {
-  const maxVersions = Math.max(...t.versionFrom.map((v) => v.length));
+  const maxVersions = maxVersionsOf(t);
   const classCount = t.classes.length;
   const ratesFlat: number[] = [];
   const incsFlat: number[] = [];
@@ -114,19 +122,24 @@ export const tariffParams = (t: TariffArrays) => {
     classes: t.classes,
     classNos: t.classes.map((_, i) => i + 1),
     vfrom: t.versionFrom.map((v) => v.map(dt)),
+    // Version starts by (plan, version slot); a slot past a plan's last version starts after any call.
+    vfromFlat: t.versionFrom.flatMap((v) => Array.from({ length: maxVersions }, (_, k) => (k < v.length ? dt(v[k]!) : NEVER))),
     maxVersions, classCount, ratesFlat, incsFlat,
   };
 };
 
 /** Line texts for the SQL that renders bill lines: kinds and descriptions as JSON strings, descriptions by (plan, version, class) slot. */
 const lineTextParams = (t: TariffArrays) => {
-  const maxVersions = Math.max(...t.versionFrom.map((v) => v.length));
+  const maxVersions = maxVersionsOf(t);
   const descsJson: string[] = [];
   for (const plan of t.descriptions) {
     for (let v = 0; v < maxVersions; v++) for (let c = 0; c < t.classes.length; c++) descsJson.push(JSON.stringify(plan[v]?.[c] ?? t.classes[c]));
   }
   return { kindsJson: t.classes.map((c) => JSON.stringify(c)), descsJson };
 };
+
+/** The last instant a DateTime64(3) holds. */
+const NEVER = '2299-12-31 23:59:59.999';
 
 const SETTINGS = `do_not_merge_across_partitions_select_final = 1`;
 
@@ -183,7 +196,7 @@ export async function regularUsage(ch: ClickHouse, runId: string, t: TariffArray
         SELECT item_no, class_no, any(plan_no) AS plan_no, any(version_at_start) AS version_at_start, count() AS calls, sum(bsec) AS line_seconds,
                intDiv(sum(bsec * rate) + 30000, 60000) AS amount_cents, countIf(unrated) AS unrated_calls, anyIf(call_class, unrated) AS bad_class
         FROM (
-          SELECT i.item_no AS item_no, i.plan_no AS plan_no, i.version_at_start AS version_at_start, c.call_class AS call_class, ${RATED_COLUMNS}
+          SELECT i.item_no AS item_no, i.plan_no AS plan_no, i.version_at_start AS version_at_start, c.call_class AS call_class, ${ratedColumns(t)}
           FROM (
             SELECT source_number, call_class, started_at, duration_ms FROM ${ch.table('calls')} FINAL
             ${narrowing(itemCount, items)}
@@ -234,7 +247,7 @@ export async function lateUsage(ch: ClickHouse, runId: string, t: TariffArrays, 
              sum(bsec * rate) AS milli_cent_minutes, countIf(unrated) AS unrated_calls
       FROM (
         -- In milliseconds, not toStartOfInterval: that returns a DateTime (seconds) for a DateTime64 on some engine versions.
-        SELECT i.item_no AS item_no, c.call_class AS call_class, intDiv(toUnixTimestamp64Milli(c.started_at), 1800000) * 1800000 AS bucket_ms, ${RATED_COLUMNS}
+        SELECT i.item_no AS item_no, c.call_class AS call_class, intDiv(toUnixTimestamp64Milli(c.started_at), 1800000) * 1800000 AS bucket_ms, ${ratedColumns(t)}
         FROM (
           SELECT source_number, call_class, started_at, duration_ms, ingested_at FROM ${ch.table('calls')} FINAL
           ${narrowing(itemCount, items, ` AND late_after > toDateTime64(0, 3, 'UTC')`)}
@@ -297,7 +310,7 @@ export async function itemizeCalls(ch: ClickHouse, t: TariffArrays, q: ItemizeQu
       SELECT call_id, target_number, s, e, duration_ms, call_class, bsec, units, is_late FROM (
         SELECT c.call_id AS call_id, c.target_number AS target_number, toUnixTimestamp64Milli(c.started_at) AS s,
                toUnixTimestamp64Milli(c.ended_at) AS e, c.duration_ms AS duration_ms, c.call_class AS call_class, c.started_at AS started_at,
-               ${RATED_COLUMNS}, bsec * rate AS units, c.started_at < {ps:DateTime64(3, 'UTC')} AS is_late
+               ${ratedColumns(t)}, bsec * rate AS units, c.started_at < {ps:DateTime64(3, 'UTC')} AS is_late
         FROM (
           SELECT call_id, target_number, started_at, ended_at, duration_ms, call_class, ingested_at FROM ${ch.table('calls')} FINAL
           WHERE source_number = {src:String} AND started_at >= {first:DateTime64(3, 'UTC')} AND started_at < {pe:DateTime64(3, 'UTC')}
