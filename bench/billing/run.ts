@@ -98,7 +98,7 @@ async function baseline(ch: ClickHouse, pool: Pool, bills: number): Promise<{ qu
   if (!text) throw new Error('baseline aggregation returned nothing');
   await pool.query(`CREATE TABLE bare_bills (id uuid, subscriber_id uuid, period_index integer, period_start timestamptz, period_end timestamptz,
     period_start_local date, period_end_local date, issued_at timestamptz, due_at timestamptz, currency text, total_cents bigint,
-    watermark timestamptz, run_id uuid, lines jsonb)`);
+    watermark timestamptz, run_id uuid, lines json)`);
   const lines = JSON.stringify([{ kind: 'monthly_service', description: 'Monthly service', calls: 0, billableSeconds: 0, amountCents: 2000 },
     { kind: 'domestic', description: 'Domestic calls', calls: 60, billableSeconds: 18000, amountCents: 1500 },
     { kind: 'cross_border', description: 'Cross-border calls (US and Canada)', calls: 12, billableSeconds: 3600, amountCents: 600 },
