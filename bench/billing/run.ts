@@ -123,7 +123,7 @@ export async function main(argv: string[]): Promise<void> {
   const tag = `bench_billing_${process.pid}`;
   const logger = createLogger({ level: 'warn', name: 'bench' });
   const tariff = loadTariff();
-  const config = { billingGraceSeconds: 3600, billingDueDays: 21, billingWatermarkLagSeconds: 60, billingChunkSize: Number(values.chunk ?? 500_000), billingSchedule: undefined };
+  const config = { billingGraceSeconds: 3600, billingDueDays: 21, billingWatermarkLagSeconds: 60, billingChunkSize: Number(values.chunk ?? 100_000), billingSchedule: undefined };
   log(`billing bench: ${subs.toLocaleString()} subscribers, ${(subs * perSub).toLocaleString()} calls (data in ${dir})`);
   const dbs: { drop(): Promise<void> }[] = [];
   try {
