@@ -115,7 +115,7 @@ export const KEYS = {
   billingDueDays: key('BILLING_DUE_DAYS', '21', 'A bill is due this many days after it is issued.', int(0, 365)),
   billingGraceSeconds: key('BILLING_GRACE_SECONDS', '3600', 'A period is billed only once it ended at least this long before the run\'s asOf, so late call records arrive first.', int(0, 7 * 86400)),
   billingWatermarkLagSeconds: key('BILLING_WATERMARK_LAG_SECONDS', '60', 'A bill covers calls ingested up to this long before the run (its watermark), so a group commit still being written is never half-read; later arrivals go on the next bill as late usage.', int(0, 3600)),
-  billingChunkSize: key('BILLING_CHUNK_SIZE', '100000', 'Due periods rated in one ClickHouse query (over the calls of the chunk\'s range of callers) and written together (two PostgreSQL transactions, each a half of the subscribers) while the next chunk is rated; a run of more than 2,000 periods is cut in at least two chunks.', int(1, 2_000_000)),
+  billingChunkSize: key('BILLING_CHUNK_SIZE', '100000', 'Due periods rated in one ClickHouse query (over the calls of the chunk\'s range of callers) and written together (two PostgreSQL transactions, each a half of the subscribers) while the next chunk is rated.', int(1, 2_000_000)),
   billingSchedule: key('BILLING_SCHEDULE', '0 * * * *', 'node-cron expression for the billing run (hourly covers every zone\'s local midnight); `off` disables the schedule.', cronOrOff),
 
   // --- ingest: dedup window and graceful shutdown ---

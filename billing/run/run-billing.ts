@@ -163,9 +163,8 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
           rlog.info({ done: written, of: due.length, billsCreated }, 'billing progress');
         };
         try {
-          const size = chunkSize(due.length, config.billingChunkSize);
-          for (let i = 0; i < due.length; i += size) {
-            const chunk = due.slice(i, i + size);
+          for (let i = 0; i < due.length; i += config.billingChunkSize) {
+            const chunk = due.slice(i, i + config.billingChunkSize);
             const usage = await rateChunk(runId, chunk);
             await settle();
             writing = writeChunk(runId, chunk, usage);
@@ -288,15 +287,6 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
     }
   };
 }
-
-/**
- * Periods per chunk: the configured size, but a run of more than PIPELINE_MIN
- * periods is cut in at least two chunks, so that writing one overlaps with
- * rating the next (a day's cohort too: its second half is rated while the
- * first half's bills are written).
- */
-export const PIPELINE_MIN = 2_000;
-export const chunkSize = (due: number, configured: number) => (due > PIPELINE_MIN ? Math.min(configured, Math.ceil(due / 2)) : configured);
 
 /** Which of the two writer transactions a subscriber's bills go to (uuids are hex: the last digit's parity). */
 const writerHalf = (subscriberId: string) => parseInt(subscriberId[subscriberId.length - 1]!, 16) & 1;
