@@ -82,6 +82,7 @@ export function tariffArrays(t: Tariff): { arrays: TariffArrays; planNo: Map<str
 }
 
 interface Due { sub: DueSubscriber; period: Period; item: UsageItem }
+interface Rated { usage: Map<number, ItemUsage>; late: LateRow[] }
 
 export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
   const { store, ch, clock, log, tariff, config } = deps;
@@ -153,6 +154,7 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
         // ClickHouse while this one is written to PostgreSQL.
         due.sort((a, b) => (a.sub.phoneNumber < b.sub.phoneNumber ? -1 : a.sub.phoneNumber > b.sub.phoneNumber ? 1 : a.period.index - b.period.index));
         due.forEach((d, i) => { d.item.itemNo = i; });
+        let rating: Promise<Rated> | undefined;
         let writing: Promise<number> | undefined;
         let written = 0;
         const settle = async () => {
@@ -165,18 +167,21 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
         try {
           for (let i = 0; i < due.length; i += config.billingChunkSize) {
             const chunk = due.slice(i, i + config.billingChunkSize);
-            const usage = await rateChunk(runId, chunk);
+            rating = rateChunk(runId, chunk);
+            // Both promises are awaited below; handled here too, as either may fail while the other runs.
+            rating.catch(() => {});
+            // The previous chunk's write ends while this chunk is rated; this chunk's write then
+            // starts at once (its cursors move while its bills are still being rated).
             await settle();
-            writing = writeChunk(runId, chunk, usage);
-            // Awaited by settle(); handled here too, as it may fail while the next chunk is rated.
+            writing = writeChunk(runId, chunk, rating);
             writing.catch(() => {});
             written += chunk.length;
+            await rating;
           }
           await settle();
         } finally {
-          // A write still going when rating failed settles first: the run lock is never released
-          // while a write of this run is still going.
-          if (writing) await (writing as Promise<number>).catch(() => 0);
+          // Nothing of this run is still going when it ends: the run lock is released after.
+          await Promise.allSettled([rating, writing]);
         }
         await time('cursors', () => store.writeCursors(cursorsNotDue));
         if (deps.afterBills) await time('afterBills', async () => { await deps.afterBills!(asOfMs); });
@@ -195,7 +200,7 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
     });
 
     /** Stages the chunk's periods in ClickHouse and rates their usage there (regular and late). */
-    async function rateChunk(runId: string, chunk: Due[]): Promise<{ usage: Map<number, ItemUsage>; late: LateRow[] }> {
+    async function rateChunk(runId: string, chunk: Due[]): Promise<Rated> {
       const items = chunk.map((d) => d.item);
       const stageId = `${runId}_${chunk[0]!.item.itemNo}`;
       // The chunk's range of callers (it is in phone-number order): the calls' primary key skips the rest.
@@ -229,13 +234,16 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
      * bill is built as its COPY streams, so Node building bills overlaps with PostgreSQL storing
      * them, on two backends at once, and no chunk's worth of bill objects is ever held.
      */
-    async function writeChunk(runId: string, chunk: Due[], rated: { usage: Map<number, ItemUsage>; late: LateRow[] }): Promise<number> {
-      const build = billBuilder(rated.usage, rated.late);
+    async function writeChunk(runId: string, chunk: Due[], rating: Promise<Rated>): Promise<number> {
       const halves: Due[][] = [[], []];
       for (const d of chunk) halves[writerHalf(d.sub.id)]!.push(d);
+      let ratedAt = 0;
+      const build = rating.then((r) => { ratedAt = performance.now(); return billBuilder(r.usage, r.late); });
       // Both settle before the chunk returns or throws.
-      const settled = await time('write', () => Promise.allSettled(halves.filter((h) => h.length > 0).map((h) =>
-        store.writeBills({ *[Symbol.iterator]() { for (const d of h) yield build(d); } }, cursorsAfter(h), runId))));
+      const settled = await Promise.allSettled(halves.filter((h) => h.length > 0).map((h) =>
+        store.writeBills(build.then((b) => ({ *[Symbol.iterator]() { for (const d of h) yield b(d); } })), cursorsAfter(h), runId)));
+      // The write's time is what it adds after the chunk was rated.
+      if (ratedAt) timings.write = Math.round((timings.write ?? 0) + performance.now() - ratedAt);
       let created = 0;
       for (const r of settled) if (r.status === 'fulfilled') created += r.value;
       const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');

@@ -458,6 +458,20 @@ describe('runBilling: skipped subscribers, ledger, a failed run resumed', () => 
     expect(b.timingsMs).toEqual(rows[1].timings);
   });
 
+  it('a chunk whose rating fails writes nothing, not even the cursors its writers moved while it was rated', async () => {
+    const x = await setup('2024-03-15T05:00:00Z', [NY_SUB], [call(NY, CHI, '2024-01-20T15:00:00Z', 61_000)]);
+    // A call of a class the tariff does not know: the rating query refuses the whole chunk.
+    await x.ch.client.command({
+      query: `INSERT INTO ${x.ch.table('calls')} (call_id, source_number, target_number, started_at, ended_at, duration_ms, source_country, target_country, call_class, ingested_at)
+              VALUES ('bogus-1', '${NY}', '${CHI}', '2024-01-21 15:00:00.000', '2024-01-21 15:01:00.000', 60000, 'US', 'US', 'bogus', '2024-01-21 15:01:00.000')`,
+    });
+    const err = await runAt(x, '2024-03-15T05:00:00Z').catch((e: Error) => e);
+    expect((err as Error).message).toMatch(/of class 'bogus' cannot be rated/);
+    expect(await readBills(x.db.pool)).toEqual([]);
+    const { rows } = await x.db.pool.query(`SELECT next_period_index, next_period_end = '-infinity' AS unplaced FROM billing_cursors`);
+    expect(rows).toEqual([{ next_period_index: 0, unplaced: true }]);
+  });
+
   it('a run that fails after its first chunk is marked failed; the next run bills every remaining period', async () => {
     const x = await setup('2024-04-15T05:00:00Z', [NY_SUB, { phoneNumber: CHI, subscriptionDate: '2024-01-20', timeZone: 'America/Chicago' }],
       [call(NY, CHI, '2024-03-01T15:00:00Z', 60_000), call(CHI, NY, '2024-03-01T15:00:00Z', 120_000)]);
@@ -471,7 +485,7 @@ describe('runBilling: skipped subscribers, ledger, a failed run resumed', () => 
     const failing: BillingRunStore = {
       ...x.store,
       writeBills: async (bills, cursors, runId) => {
-        const list = [...bills];
+        const list = [...(await bills)];
         if (list.some(secondChunk)) throw new Error('connection lost');
         return x.store.writeBills(list, cursors, runId);
       },

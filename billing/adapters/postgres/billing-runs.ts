@@ -66,10 +66,12 @@ export interface BillingRunStore {
   dueSubscribers(cutoffMs: number): Promise<DueSubscriber[]>;
   /**
    * Inserts bills (skipping any period already billed) and moves cursors, in one transaction;
-   * returns how many bills were new. `bills` is iterated while the COPY streams (so a caller can
+   * returns how many bills were new. The cursors are moved first, so a caller can start the
+   * transaction while its bills are still being rated and hand them over as a promise; if it
+   * rejects, nothing is written. `bills` is iterated while the COPY streams (so a caller can
    * build each bill as it is sent) and may be iterated a second time on the conflict path.
    */
-  writeBills(bills: Iterable<NewBill>, cursors: CursorUpdate[], runId: string): Promise<number>;
+  writeBills(bills: Iterable<NewBill> | PromiseLike<Iterable<NewBill>>, cursors: CursorUpdate[], runId: string): Promise<number>;
   /** Moves cursors only (subscribers seen but not due yet). */
   writeCursors(cursors: CursorUpdate[]): Promise<void>;
 }
@@ -141,7 +143,7 @@ function* counted<T>(items: Iterable<T>, each: () => void): Generator<T> {
   for (const x of items) { each(); yield x; }
 }
 
-async function writeBillsTx(pool: Pool, bills: Iterable<NewBill>, cursors: CursorUpdate[], runId: string): Promise<number> {
+async function writeBillsTx(pool: Pool, pending: Iterable<NewBill> | PromiseLike<Iterable<NewBill>>, cursors: CursorUpdate[], runId: string): Promise<number> {
   return withTransaction(pool, async (client) => {
     let created = 0;
     // The statements below probe the primary keys of subscribers and billing_cursors, hot in
@@ -150,6 +152,10 @@ async function writeBillsTx(pool: Pool, bills: Iterable<NewBill>, cursors: Curso
     // instead of probing the index (~10 ms); at 1.1 it probes for a cohort and still hashes
     // for a catch-up's hundred thousands.
     await client.query('SET LOCAL random_page_cost = 1.1');
+    // The cursors first: they are known before the bills are rated, so this part of the
+    // transaction overlaps the rating. Both commit together or not at all.
+    await upsertCursors(client, cursors);
+    const bills = await pending;
     // Under the run lock, with cursors written in the same transactions as bills, the
     // periods given here are unbilled: COPY them straight in. Should one exist after all
     // (a writer outside the lock), the unique key refuses the COPY and the bills go
@@ -167,7 +173,6 @@ async function writeBillsTx(pool: Pool, bills: Iterable<NewBill>, cursors: Curso
       const r = await client.query(`INSERT INTO bills (${BILL_COPY_COLUMNS}) SELECT ${BILL_COPY_COLUMNS} FROM stage_bills ON CONFLICT DO NOTHING`);
       created = r.rowCount ?? 0;
     }
-    await upsertCursors(client, cursors);
     return created;
   }).catch(mapPgError);
 }
