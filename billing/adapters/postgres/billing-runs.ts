@@ -7,7 +7,7 @@
  * no-op for periods already billed. Each subscriber's bills and the cursor
  * that follows from them commit together.
  */
-import { copyIn, copyOutRows, copyText, COPY_NULL, withTransaction, type Pool, type PoolClient } from '../../../core/postgres/index.ts';
+import { copyIn, copyText, COPY_NULL, withTransaction, type Pool, type PoolClient } from '../../../core/postgres/index.ts';
 import { conflict } from '../../../core/errors.ts';
 import { mapPgError } from './errors.ts';
 
@@ -217,30 +217,22 @@ export function createBillingRunStore(pool: Pool): BillingRunStore {
 
     async dueSubscribers(cutoffMs) {
       // Every subscriber has a cursor (0032): one scan of the narrow cursor table, and only the
-      // due rows joined to their subscribers, in phone-number order (the order the run chunks
-      // them in). Read through COPY: a catch-up reads every subscriber, and per-row parsing into
-      // objects and Dates was most of this stage. The cutoff is a number formatted here, not input.
-      const cutoff = new Date(cutoffMs).toISOString();
-      const client = await pool.connect();
-      let rows: string[][];
-      try {
-        rows = await copyOutRows(client, `COPY (
-          SELECT s.id, s.phone_number, s.subscription_date, s.time_zone, s.plan, c.next_period_index,
-                 c.next_period_end = '-infinity', (extract(epoch FROM c.last_watermark) * 1000)::bigint
-            FROM billing_cursors c JOIN subscribers s ON s.id = c.subscriber_id
-           WHERE c.next_period_end <= '${cutoff}'::timestamptz AND s.status <> 'closed'
-           ORDER BY s.phone_number COLLATE "C") TO STDOUT`);
-      } catch (e) {
-        // A COPY cut short can leave the connection mid-protocol: drop it rather than reuse it.
-        client.release(e as Error);
-        throw mapPgError(e);
-      }
-      client.release();
+      // due rows joined to their subscribers. Rows as arrays and the watermark as epoch
+      // milliseconds: a catch-up reads every subscriber, and per-row objects and Dates were
+      // most of this stage.
+      const { rows } = await pool.query<[string, string, string, string, string, number, boolean, number | null]>({
+        text: `SELECT s.id, s.phone_number, s.subscription_date, s.time_zone, s.plan, c.next_period_index,
+                      c.next_period_end = '-infinity' AS unplaced, (extract(epoch FROM c.last_watermark) * 1000)::float8
+                 FROM billing_cursors c JOIN subscribers s ON s.id = c.subscriber_id
+                WHERE c.next_period_end <= $1 AND s.status <> 'closed'`,
+        values: [new Date(cutoffMs)],
+        rowMode: 'array',
+      }).catch(mapPgError);
       return rows.map(([id, phoneNumber, subscriptionDate, timeZone, plan, nextPeriodIndex, unplaced, lastWatermarkMs]): DueSubscriber => {
-        const sub: DueSubscriber = { id: id!, phoneNumber: phoneNumber!, subscriptionDate: subscriptionDate!, timeZone: timeZone!, plan: plan! };
+        const sub: DueSubscriber = { id, phoneNumber, subscriptionDate, timeZone, plan };
         // A cursor not placed yet is a subscriber never seen by a run.
-        if (unplaced === 'f') sub.nextPeriodIndex = Number(nextPeriodIndex);
-        if (lastWatermarkMs !== COPY_NULL) sub.lastWatermarkMs = Number(lastWatermarkMs);
+        if (!unplaced) sub.nextPeriodIndex = nextPeriodIndex;
+        if (lastWatermarkMs !== null) sub.lastWatermarkMs = lastWatermarkMs;
         return sub;
       });
     },
