@@ -106,6 +106,8 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
     const cutoffMs = asOfMs - config.billingGraceSeconds * 1000;
     const watermarkMs = Math.min(asOfMs, clock.now()) - config.billingWatermarkLagSeconds * 1000;
     const timings: Record<string, number> = {};
+    /** Staged items being dropped; all settle before the run ends. */
+    const drops: Promise<unknown>[] = [];
     const time = async <T>(stage: string, fn: () => Promise<T>): Promise<T> => {
       const t0 = performance.now();
       try { return await fn(); } finally { timings[stage] = Math.round((timings[stage] ?? 0) + performance.now() - t0); }
@@ -181,7 +183,7 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
           await settle();
         } finally {
           // Nothing of this run is still going when it ends: the run lock is released after.
-          await Promise.allSettled([rating, writing]);
+          await Promise.allSettled([rating, writing, ...drops]);
         }
         await time('cursors', () => store.writeCursors(cursorsNotDue));
         if (deps.afterBills) await time('afterBills', async () => { await deps.afterBills!(asOfMs); });
@@ -224,7 +226,8 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
         }
         return { usage, late };
       } finally {
-        await dropItems(ch, stageId).catch((err) => log.warn({ err, stageId }, 'could not drop staged billing items'));
+        // Off the chunk's path (its bills wait for the rating, not for this); awaited before the run ends.
+        drops.push(dropItems(ch, stageId).catch((err) => log.warn({ err, stageId }, 'could not drop staged billing items')));
       }
     }
 
