@@ -284,15 +284,18 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
         // The usage lines come rendered from the rating query, in the tariff's class order.
         const u = usage.get(d.item.itemNo);
         let totalCents = version.monthlyCents + (u?.usageCents ?? 0);
-        let linesJson = `[${monthly}${u?.linesJson ?? ''}`;
         const lateRows = lateBy.get(d.item.itemNo);
+        let tail = ']';
         if (lateRows) {
-          for (const l of lateLines(d, lateRows)) { totalCents += l.amountCents; linesJson += `,${JSON.stringify(l)}`; }
+          tail = '';
+          for (const l of lateLines(d, lateRows)) { totalCents += l.amountCents; tail += `,${JSON.stringify(l)}`; }
+          tail += ']';
         }
         return {
           id: uuidv7(), subscriberId: d.sub.id, periodIndex: d.period.index,
           periodStartMs: d.period.startMs, periodEndMs: d.period.endMs, periodStartLocal: d.period.startLocal, periodEndLocal: d.period.endLocal,
-          issuedAtMs: asOfMs, dueAtMs: asOfMs + config.billingDueDays * DAY, currency: plan.currency, totalCents, watermarkMs, linesJson: `${linesJson}]`,
+          issuedAtMs: asOfMs, dueAtMs: asOfMs + config.billingDueDays * DAY, currency: plan.currency, totalCents, watermarkMs,
+          linesJson: u ? [`[${monthly}`, u.linesJson, tail] : [`[${monthly}`, tail],
         };
       };
     }

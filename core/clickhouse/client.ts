@@ -113,3 +113,16 @@ export async function insertTabSeparated(ch: ClickHouse, table: string, columns:
     clickhouse_settings: Object.fromEntries(Object.entries(settings).map(([k, v]) => [k, String(v)])),
   });
 }
+
+/**
+ * A query's result as the bytes ClickHouse sent, in `format` (appended to the
+ * query): for results that go on as bytes (rendered text spliced into a COPY),
+ * never decoded into V8 strings and encoded again. One Buffer, not copied, on
+ * the embedded engine; the response body, concatenated, on a server.
+ */
+export async function queryBytes(ch: ClickHouse, query: string, params: Record<string, unknown>, format = 'TabSeparatedRaw'): Promise<Buffer> {
+  const { stream } = await ch.client.exec({ query: `${query}\nFORMAT ${format}`, query_params: params });
+  const chunks: Buffer[] = [];
+  for await (const c of stream as AsyncIterable<Buffer | Uint8Array | string>) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c as Uint8Array));
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+}

@@ -27,3 +27,39 @@ function* pieces<T>(items: Iterable<T>, line: (item: T) => string): Generator<st
 export async function copyIn<T>(client: PoolClient, sql: string, items: Iterable<T>, line: (item: T) => string): Promise<void> {
   await pipeline(Readable.from(pieces(items, line)), client.query(copyFrom(sql)));
 }
+
+/** A COPY line given in parts, strings and bytes (UTF-8), each already in COPY text form. */
+export type CopyParts = readonly (string | Buffer)[];
+
+function* byteChunks<T>(items: Iterable<T>, parts: (item: T) => CopyParts): Generator<Buffer> {
+  const CHUNK = 1 << 16;
+  let buf = Buffer.allocUnsafe(CHUNK * 2);
+  let len = 0;
+  for (const item of items) {
+    for (const p of parts(item)) {
+      // A UTF-8 byte count is at most 3 per UTF-16 unit.
+      const need = typeof p === 'string' ? p.length * 3 : p.length;
+      if (buf.length - len < need) {
+        const next = Buffer.allocUnsafe(Math.max(buf.length * 2, len + need));
+        buf.copy(next, 0, 0, len);
+        buf = next;
+      }
+      len += typeof p === 'string' ? buf.write(p, len, 'utf8') : p.copy(buf, len);
+    }
+    if (len >= CHUNK) { yield buf.subarray(0, len); buf = Buffer.allocUnsafe(CHUNK * 2); len = 0; }
+  }
+  if (len) yield buf.subarray(0, len);
+}
+
+/**
+ * Runs `sql` (a COPY … FROM STDIN) with one line per item given as parts, so
+ * that bytes already in hand (text rendered by ClickHouse) are copied as
+ * bytes, never decoded into strings; parts() ends each line with '\n'.
+ */
+export async function copyInParts<T>(client: PoolClient, sql: string, items: Iterable<T>, parts: (item: T) => CopyParts): Promise<void> {
+  await pipeline(Readable.from(byteChunks(items, parts)), client.query(copyFrom(sql)));
+}
+
+/** UTF-8 bytes for COPY text format: as they are, or escaped like copyText when they hold a backslash, tab, newline or carriage return. */
+export const copyBytes = (b: Buffer) =>
+  (b.includes(0x5c) || b.includes(0x09) || b.includes(0x0a) || b.includes(0x0d) ? Buffer.from(copyText(b.toString('utf8')), 'utf8') : b);

@@ -11,7 +11,7 @@
  * racing ingest replicas) counts once, its first stored copy winning, before
  * any merge.
  */
-import { insertTabSeparated, type ClickHouse } from '../../../core/clickhouse/client.ts';
+import { insertTabSeparated, queryBytes, type ClickHouse } from '../../../core/clickhouse/client.ts';
 import { dateTime64Field } from '../../../core/clickhouse/datetime.ts';
 
 /** The tariff flattened into arrays the SQL indexes (1-based, as ClickHouse arrays are). */
@@ -43,9 +43,10 @@ export interface UsageItem {
 /**
  * A period's usage as its bill stores it: the per-class lines already rendered
  * as JSON (each preceded by a comma, in the tariff's class order, so the caller
- * splices them after the monthly line), and their amounts' sum in cents.
+ * splices them after the monthly line), as the bytes ClickHouse sent (UTF-8,
+ * a view into the query's result), and their amounts' sum in cents.
  */
-export interface ItemUsage { usageCents: number; linesJson: string }
+export interface ItemUsage { usageCents: number; linesJson: Buffer }
 /** Late calls, summed per 30-minute bucket of their start (every local midnight in North America falls on one). */
 export interface LateRow { itemNo: number; callClass: string; bucketStartMs: number; calls: number; billableSeconds: number; milliCentMinutes: bigint }
 
@@ -184,8 +185,7 @@ export interface SourceBounds { lo: string; hi: string }
 
 export async function regularUsage(ch: ClickHouse, runId: string, t: TariffArrays, watermarkMs: number, time: TimeBounds, sources: SourceBounds, itemCount = NARROW_CHUNK): Promise<Map<number, ItemUsage>> {
   const items = ch.table('billing_items');
-  const rs = await ch.client.query({
-    query: `
+  const bytes = await queryBytes(ch, `
       SELECT item_no, sum(amount_cents) AS usage_cents, sum(unrated_calls) AS unrated, anyIf(bad_class, unrated_calls > 0) AS unrated_class,
              -- One line per class in the tariff's order, as BillLineDoc serializes: {kind, description, calls, billableSeconds, amountCents}.
              arrayStringConcat(arrayMap(l -> concat(',{"kind":', {kindsJson:Array(String)}[l.1], ',"description":',
@@ -216,17 +216,19 @@ export async function regularUsage(ch: ClickHouse, runId: string, t: TariffArray
       )
       GROUP BY item_no
       SETTINGS ${SETTINGS}`,
-    query_params: { run: runId, w: dt(watermarkMs), lo: dt(time.lo), hi: dt(time.hi), srcLo: sources.lo, srcHi: sources.hi, ...tariffParams(t), ...lineTextParams(t) },
+    { run: runId, w: dt(watermarkMs), lo: dt(time.lo), hi: dt(time.hi), srcLo: sources.lo, srcHi: sources.hi, ...tariffParams(t), ...lineTextParams(t) },
     // Raw: the JSON text holds no tab or newline, and its backslashes must arrive as they are.
-    format: 'TabSeparatedRaw',
-  });
-  const text = await rs.text();
+    'TabSeparatedRaw');
+  // The rendered lines stay bytes (views into the result) all the way into the COPY of the bills:
+  // decoding ~180 MB of them into strings and encoding them again was ~1.5 s of CPU per 300,000 bills.
   const out = new Map<number, ItemUsage>();
-  for (let pos = 0; pos < text.length;) {
-    const end = text.indexOf('\n', pos);
-    const a = text.indexOf('\t', pos), b = text.indexOf('\t', a + 1), c = text.indexOf('\t', b + 1), d = text.indexOf('\t', c + 1);
-    assertRated(text.slice(b + 1, c), text.slice(c + 1, d));
-    out.set(Number(text.slice(pos, a)), { usageCents: Number(text.slice(a + 1, b)), linesJson: text.slice(d + 1, end) });
+  const field = (from: number, to: number) => bytes.toString('latin1', from, to);
+  for (let pos = 0; pos < bytes.length;) {
+    const end = bytes.indexOf(10, pos);
+    const a = bytes.indexOf(9, pos), b = bytes.indexOf(9, a + 1), c = bytes.indexOf(9, b + 1), d = bytes.indexOf(9, c + 1);
+    if (end < 0 || d < 0 || d > end) throw new Error('rating query: a malformed result row');
+    if (field(b + 1, c) !== '0') assertRated(field(b + 1, c), bytes.toString('utf8', c + 1, d));
+    out.set(Number(field(pos, a)), { usageCents: Number(field(a + 1, b)), linesJson: bytes.subarray(d + 1, end) });
     pos = end + 1;
   }
   return out;

@@ -7,7 +7,7 @@
  * no-op for periods already billed. Each subscriber's bills and the cursor
  * that follows from them commit together.
  */
-import { copyIn, copyText, COPY_NULL, withTransaction, type Pool, type PoolClient } from '../../../core/postgres/index.ts';
+import { copyBytes, copyIn, copyInParts, copyText, COPY_NULL, withTransaction, type CopyParts, type Pool, type PoolClient } from '../../../core/postgres/index.ts';
 import { conflict } from '../../../core/errors.ts';
 import { mapPgError } from './errors.ts';
 
@@ -38,8 +38,11 @@ export interface NewBill {
   currency: string;
   totalCents: number;
   watermarkMs: number;
-  /** The bill's lines (BillLineDoc[]) as JSON text: the rating query renders the usage lines itself. */
-  linesJson: string;
+  /**
+   * The bill's lines (BillLineDoc[]) as JSON text, in parts whose concatenation is the array:
+   * strings, and the usage lines as the rating query rendered them (UTF-8 bytes).
+   */
+  linesJson: readonly (string | Buffer)[];
 }
 
 /** A bill line as stored (bills.lines, json) and served. */
@@ -94,10 +97,13 @@ const billLine = (runId: string) => {
     if (v === undefined) { v = iso(ms); isoCache.set(ms, v); }
     return v;
   };
-  return function billCopyLine(b: NewBill) {
-    const json = b.linesJson;
-    return `${b.id}\t${b.subscriberId}\t${b.periodIndex}\t${isoOf(b.periodStartMs)}\t${isoOf(b.periodEndMs)}\t${b.periodStartLocal}\t${b.periodEndLocal}\t`
-      + `${isoOf(b.issuedAtMs)}\t${isoOf(b.dueAtMs)}\t${b.currency}\t${b.totalCents}\t${isoOf(b.watermarkMs)}\t${runId}\t${json.includes('\\') ? copyText(json) : json}\n`;
+  return function billCopyLine(b: NewBill): CopyParts {
+    const parts: (string | Buffer)[] = [`${b.id}\t${b.subscriberId}\t${b.periodIndex}\t${isoOf(b.periodStartMs)}\t${isoOf(b.periodEndMs)}\t${b.periodStartLocal}\t${b.periodEndLocal}\t`
+      + `${isoOf(b.issuedAtMs)}\t${isoOf(b.dueAtMs)}\t${b.currency}\t${b.totalCents}\t${isoOf(b.watermarkMs)}\t${runId}\t`];
+    // JSON text has no raw tab or newline: it needs COPY escaping only where it holds a backslash.
+    for (const p of b.linesJson) parts.push(typeof p === 'string' ? (p.includes('\\') ? copyText(p) : p) : copyBytes(p));
+    parts.push('\n');
+    return parts;
   };
 };
 
@@ -163,13 +169,13 @@ async function writeBillsTx(pool: Pool, pending: Iterable<NewBill> | PromiseLike
     await client.query('SAVEPOINT direct_copy');
     try {
       let n = 0;
-      await copyIn(client, `COPY bills (${BILL_COPY_COLUMNS}) FROM STDIN`, counted(bills, () => n++), billLine(runId));
+      await copyInParts(client, `COPY bills (${BILL_COPY_COLUMNS}) FROM STDIN`, counted(bills, () => n++), billLine(runId));
       created = n;
     } catch (e) {
       if ((e as { code?: string }).code !== '23505') throw e;
       await client.query('ROLLBACK TO SAVEPOINT direct_copy');
       await client.query(`CREATE TEMP TABLE stage_bills (LIKE bills INCLUDING DEFAULTS) ON COMMIT DROP`);
-      await copyIn(client, `COPY stage_bills (${BILL_COPY_COLUMNS}) FROM STDIN`, bills, billLine(runId));
+      await copyInParts(client, `COPY stage_bills (${BILL_COPY_COLUMNS}) FROM STDIN`, bills, billLine(runId));
       const r = await client.query(`INSERT INTO bills (${BILL_COPY_COLUMNS}) SELECT ${BILL_COPY_COLUMNS} FROM stage_bills ON CONFLICT DO NOTHING`);
       created = r.rowCount ?? 0;
     }
