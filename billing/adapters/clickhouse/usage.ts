@@ -170,6 +170,10 @@ export const NARROW_CHUNK = 50_000;
 const narrowing = (itemCount: number, items: string, extra = '') =>
   itemCount <= NARROW_CHUNK ? `PREWHERE source_number IN (SELECT source_number FROM ${items} WHERE run_id = {run:String}${extra})` : '';
 
+/** Bounds of a chunk: its periods' instants (ms, half-open) and its callers' numbers (inclusive). */
+export interface TimeBounds { lo: number; hi: number }
+export interface SourceBounds { lo: string; hi: string }
+
 /**
  * Regular usage: calls that started inside each item's period and were
  * ingested at or before the watermark, rated, summed per class, and rendered
@@ -179,10 +183,6 @@ const narrowing = (itemCount: number, items: string, extra = '') =>
  * serialized again). Fails loudly on a call the tariff cannot rate rather
  * than billing it at zero.
  */
-/** Bounds of a chunk: its periods' instants (ms, half-open) and its callers' numbers (inclusive). */
-export interface TimeBounds { lo: number; hi: number }
-export interface SourceBounds { lo: string; hi: string }
-
 export async function regularUsage(ch: ClickHouse, runId: string, t: TariffArrays, watermarkMs: number, time: TimeBounds, sources: SourceBounds, itemCount = NARROW_CHUNK): Promise<Map<number, ItemUsage>> {
   const items = ch.table('billing_items');
   const bytes = await queryBytes(ch, `
