@@ -1,7 +1,7 @@
 /**
  * COPY … FROM STDIN of rows built one text line at a time (COPY text format:
- * tab-separated, \N for NULL, values escaped with copyText), sent in 64 KiB
- * pieces so that no single string holds the whole batch.
+ * tab-separated, \N for NULL, values escaped with copyText), written into
+ * 64 KiB Buffers as they come, so that no single string holds the whole batch.
  */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -13,20 +13,6 @@ export const COPY_NULL = '\\N';
 
 /** A value for COPY text format: backslash, tab, newline and carriage return escaped. */
 export const copyText = (v: string) => v.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
-
-function* pieces<T>(items: Iterable<T>, line: (item: T) => string): Generator<string> {
-  let buf = '';
-  for (const item of items) {
-    buf += line(item);
-    if (buf.length > 1 << 16) { yield buf; buf = ''; }
-  }
-  if (buf) yield buf;
-}
-
-/** Runs `sql` (a COPY … FROM STDIN) on client with one line per item; line() ends each with '\n'. */
-export async function copyIn<T>(client: PoolClient, sql: string, items: Iterable<T>, line: (item: T) => string): Promise<void> {
-  await pipeline(Readable.from(pieces(items, line)), client.query(copyFrom(sql)));
-}
 
 /** A COPY line given in parts, strings and bytes (UTF-8), each already in COPY text form. */
 export type CopyParts = readonly (string | Buffer)[];
@@ -58,6 +44,11 @@ function* byteChunks<T>(items: Iterable<T>, parts: (item: T) => CopyParts): Gene
  */
 export async function copyInParts<T>(client: PoolClient, sql: string, items: Iterable<T>, parts: (item: T) => CopyParts): Promise<void> {
   await pipeline(Readable.from(byteChunks(items, parts)), client.query(copyFrom(sql)));
+}
+
+/** Runs `sql` (a COPY … FROM STDIN) on client with one line per item; line() ends each with '\n'. */
+export async function copyIn<T>(client: PoolClient, sql: string, items: Iterable<T>, line: (item: T) => string): Promise<void> {
+  await copyInParts(client, sql, items, (item) => [line(item)]);
 }
 
 /** UTF-8 bytes for COPY text format: as they are, or escaped like copyText when they hold a backslash, tab, newline or carriage return. */
