@@ -19,14 +19,13 @@
  * go on the subscriber's next bill as late usage, once.
  */
 import type { Clock } from '../../core/clock.ts';
-import { uuidv7 } from '../../core/ids.ts';
 import { toMillis } from '../../core/clock.ts';
 import type { Logger } from '../../core/log.ts';
 import type { ClickHouse } from '../../core/clickhouse/client.ts';
 import { isDomainError } from '../../core/errors.ts';
-import { CALL_CLASSES, lateUsageDescription, lineAmountCents, periodAt, periodContaining, planOf, tariffVersionAt, type Period, type Tariff } from '../domain/index.ts';
-import { dropItems, lateUsage, regularUsage, stageItems, type ItemUsage, type LateRow, type TariffArrays, type UsageItem } from '../adapters/clickhouse/usage.ts';
-import type { BillingRunStore, BillLineDoc, CursorUpdate, DueSubscriber, NewBill } from '../adapters/postgres/billing-runs.ts';
+import { CALL_CLASSES, lateUsageDescription, lineAmountCents, periodAt, periodContaining, planOf, type Period, type Tariff } from '../domain/index.ts';
+import { dropItems, lateUsage, renderBills, stageItems, stageLate, type LateLines, type LateRow, type RenderedBills, type TariffArrays, type UsageItem } from '../adapters/clickhouse/usage.ts';
+import type { BillingRunStore, BillLineDoc, CursorUpdate, DueSubscriber } from '../adapters/postgres/billing-runs.ts';
 
 export interface BillingRunConfig {
   billingGraceSeconds: number;
@@ -77,12 +76,14 @@ export function tariffArrays(t: Tariff): { arrays: TariffArrays; planNo: Map<str
       rates: plans.map((p) => p.versions.map((v) => CALL_CLASSES.map((c) => v.classes[c].rateMilliCentsPerMinute))),
       increments: plans.map((p) => p.versions.map((v) => CALL_CLASSES.map((c) => v.classes[c].incrementSeconds))),
       descriptions: plans.map((p) => p.versions.map((v) => CALL_CLASSES.map((c) => v.classes[c].description))),
+      monthly: plans.map((p) => p.versions.map((v) => ({ description: v.monthlyDescription, cents: v.monthlyCents }))),
+      currencies: plans.map((p) => p.currency),
     },
   };
 }
 
-interface Due { sub: DueSubscriber; period: Period; item: UsageItem }
-interface Rated { usage: Map<number, ItemUsage>; late: LateRow[] }
+/** A due period; `next` is the subscriber's period after it (where its cursor goes once it is billed). */
+interface Due { sub: DueSubscriber; period: Period; item: UsageItem; next: Period }
 
 export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
   const { store, ch, clock, log, tariff, config } = deps;
@@ -133,13 +134,20 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
               let lateAfterMs = sub.lastWatermarkMs ?? 0;
               let p = periodOf(sub, idx);
               const start = idx;
+              const writer = writerOf(sub.id);
+              let prev: Due | undefined;
               for (; p.endMs <= cutoffMs; p = periodOf(sub, ++idx)) {
-                due.push({
-                  sub, period: p,
-                  item: { itemNo: due.length, sourceNumber: sub.phoneNumber, planNo: pno!, periodStartMs: p.startMs, periodEndMs: p.endMs, lateAfterMs, firstStartMs: first.startMs },
+                if (prev) prev.next = p;
+                due.push(prev = {
+                  sub, period: p, next: p,
+                  item: {
+                    itemNo: due.length, sourceNumber: sub.phoneNumber, planNo: pno!, periodStartMs: p.startMs, periodEndMs: p.endMs, lateAfterMs, firstStartMs: first.startMs,
+                    subscriberId: sub.id, periodIndex: p.index, periodStartLocal: p.startLocal, periodEndLocal: p.endLocal, writer,
+                  },
                 });
                 lateAfterMs = 0; // a later period billed in this same run has no late window
               }
+              if (prev) prev.next = p;
               if (idx === start && sub.nextPeriodIndex === undefined) {
                 cursorsNotDue.push({ subscriberId: sub.id, nextPeriodIndex: idx, nextPeriodEndMs: p.endMs, lastWatermarkMs: null });
               }
@@ -156,7 +164,7 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
         // ClickHouse while this one is written to PostgreSQL.
         due.sort((a, b) => (a.sub.phoneNumber < b.sub.phoneNumber ? -1 : a.sub.phoneNumber > b.sub.phoneNumber ? 1 : a.period.index - b.period.index));
         due.forEach((d, i) => { d.item.itemNo = i; });
-        let rating: Promise<Rated> | undefined;
+        let rating: Promise<RenderedBills[]> | undefined;
         let writing: Promise<number> | undefined;
         let written = 0;
         const settle = async () => {
@@ -175,7 +183,7 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
             // The previous chunk's write ends while this chunk is rated; this chunk's write then
             // starts at once (its cursors move while its bills are still being rated).
             await settle();
-            writing = writeChunk(runId, chunk, rating);
+            writing = writeChunk(chunk, rating);
             writing.catch(() => {});
             written += chunk.length;
             await rating;
@@ -201,20 +209,22 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
       }
     });
 
-    /** Stages the chunk's periods in ClickHouse and rates their usage there (regular and late). */
-    async function rateChunk(runId: string, chunk: Due[]): Promise<Rated> {
+    /**
+     * Stages the chunk's periods in ClickHouse, rates their usage there (late usage first, the
+     * few periods with any getting their late lines staged), and has the engine render every
+     * bill as a COPY row: one block of rows per writer.
+     */
+    async function rateChunk(runId: string, chunk: Due[]): Promise<RenderedBills[]> {
       const items = chunk.map((d) => d.item);
       const stageId = `${runId}_${chunk[0]!.item.itemNo}`;
       // The chunk's range of callers (it is in phone-number order): the calls' primary key skips the rest.
       const sources = { lo: chunk[0]!.sub.phoneNumber, hi: chunk[chunk.length - 1]!.sub.phoneNumber };
+      const rowsPerWriter = [0, 0];
+      for (const x of items) rowsPerWriter[x.writer]!++;
       await time('stage', () => stageItems(ch, stageId, items));
       try {
-        // Loops, not Math.min(...array): a chunk can hold hundreds of thousands of periods.
-        let lo = Infinity, hi = -Infinity;
-        for (const x of items) { if (x.periodStartMs < lo) lo = x.periodStartMs; if (x.periodEndMs > hi) hi = x.periodEndMs; }
-        const usage = await time('rate', () => regularUsage(ch, stageId, arrays, watermarkMs, { lo, hi }, sources, items.length));
+        let withLate = false;
         const lateItems = items.filter((x) => x.lateAfterMs > 0);
-        let late: LateRow[] = [];
         if (lateItems.length) {
           let lateLo = Infinity, lateHi = -Infinity, minAfter = Infinity;
           for (const x of lateItems) {
@@ -222,9 +232,16 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
             if (x.periodStartMs > lateHi) lateHi = x.periodStartMs;
             if (x.lateAfterMs < minAfter) minAfter = x.lateAfterMs;
           }
-          late = await time('late', () => lateUsage(ch, stageId, arrays, watermarkMs, { lo: lateLo, hi: lateHi }, sources, minAfter, lateItems.length));
+          const rows = await time('late', () => lateUsage(ch, stageId, arrays, watermarkMs, { lo: lateLo, hi: lateHi }, sources, minAfter, lateItems.length));
+          const late = lateLinesOf(chunk, rows);
+          await time('late', () => stageLate(ch, stageId, late));
+          withLate = late.length > 0;
         }
-        return { usage, late };
+        // Loops, not Math.min(...array): a chunk can hold hundreds of thousands of periods.
+        let lo = Infinity, hi = -Infinity;
+        for (const x of items) { if (x.periodStartMs < lo) lo = x.periodStartMs; if (x.periodEndMs > hi) hi = x.periodEndMs; }
+        const runFields = { runId, issuedAt: iso(asOfMs), dueAt: iso(asOfMs + config.billingDueDays * DAY), watermark: iso(watermarkMs) };
+        return await time('rate', () => renderBills(ch, stageId, arrays, runFields, watermarkMs, { lo, hi }, sources, rowsPerWriter, withLate));
       } finally {
         // Off the chunk's path (its bills wait for the rating, not for this); awaited before the run ends.
         drops.push(dropItems(ch, stageId).catch((err) => log.warn({ err, stageId }, 'could not drop staged billing items')));
@@ -233,18 +250,17 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
 
     /**
      * Writes a chunk's bills and cursors in two transactions on two connections, each with a
-     * disjoint half of the subscribers (a subscriber's bills and cursor commit together). Each
-     * bill is built as its COPY streams, so Node building bills overlaps with PostgreSQL storing
-     * them, on two backends at once, and no chunk's worth of bill objects is ever held.
+     * disjoint half of the subscribers (a subscriber's bills and cursor commit together), on
+     * two backends at once. Each starts while the chunk is rated: cursors first, bills when rated.
      */
-    async function writeChunk(runId: string, chunk: Due[], rating: Promise<Rated>): Promise<number> {
+    async function writeChunk(chunk: Due[], rating: Promise<RenderedBills[]>): Promise<number> {
       const halves: Due[][] = [[], []];
-      for (const d of chunk) halves[writerHalf(d.sub.id)]!.push(d);
+      for (const d of chunk) halves[d.item.writer]!.push(d);
       let ratedAt = 0;
-      const build = rating.then((r) => { ratedAt = performance.now(); return billBuilder(r.usage, r.late); });
+      rating.then(() => { ratedAt = performance.now(); }, () => {});
       // Both settle before the chunk returns or throws.
-      const settled = await Promise.allSettled(halves.filter((h) => h.length > 0).map((h) =>
-        store.writeBills(build.then((b) => ({ *[Symbol.iterator]() { for (const d of h) yield b(d); } })), cursorsAfter(h), runId)));
+      const settled = await Promise.allSettled(halves.map((h, w) => (h.length === 0 ? Promise.resolve(0)
+        : store.writeBills(rating.then((r) => r[w]!), cursorsAfter(h)))));
       // The write's time is what it adds after the chunk was rated.
       if (ratedAt) timings.write = Math.round((timings.write ?? 0) + performance.now() - ratedAt);
       let created = 0;
@@ -257,53 +273,33 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
     /**
      * A subscriber's due periods can span chunks: its cursor moves only past the periods this
      * chunk bills, so a run that dies after this chunk resumes at the next unbilled period.
+     * (A subscriber's periods are consecutive, in order, within a chunk and its halves.)
      */
-    function cursorsAfter(chunk: Due[]): CursorUpdate[] {
-      const lastIn = new Map<string, Due>();
-      for (const d of chunk) if ((lastIn.get(d.sub.id)?.period.index ?? -1) < d.period.index) lastIn.set(d.sub.id, d);
-      return [...lastIn.values()].map((d) => {
-        const next = periodOf(d.sub, d.period.index + 1);
-        return { subscriberId: d.sub.id, nextPeriodIndex: next.index, nextPeriodEndMs: next.endMs, lastWatermarkMs: watermarkMs };
-      });
-    }
-
-    function billBuilder(usage: Map<number, ItemUsage>, late: LateRow[]): (d: Due) => NewBill {
-      const lateBy = new Map<number, LateRow[]>();
-      for (const l of late) (lateBy.get(l.itemNo) ?? lateBy.set(l.itemNo, []).get(l.itemNo)!).push(l);
-      // The monthly line's text, once per tariff version.
-      const monthlyJson = new Map<object, string>();
-
-      return function buildBill(d) {
-        const plan = planOf(tariff, d.sub.plan);
-        const version = tariffVersionAt(plan, d.period.startMs) ?? plan.versions[0]!;
-        let monthly = monthlyJson.get(version);
-        if (monthly === undefined) {
-          const line: BillLineDoc = { kind: 'monthly_service', description: version.monthlyDescription, calls: 0, billableSeconds: 0, amountCents: version.monthlyCents };
-          monthlyJson.set(version, (monthly = JSON.stringify(line)));
-        }
-        // The usage lines come rendered from the rating query, in the tariff's class order.
-        const u = usage.get(d.item.itemNo);
-        let totalCents = version.monthlyCents + (u?.usageCents ?? 0);
-        const lateRows = lateBy.get(d.item.itemNo);
-        let tail = ']';
-        if (lateRows) {
-          tail = '';
-          for (const l of lateLines(d, lateRows)) { totalCents += l.amountCents; tail += `,${JSON.stringify(l)}`; }
-          tail += ']';
-        }
-        return {
-          id: uuidv7(), subscriberId: d.sub.id, periodIndex: d.period.index,
-          periodStartMs: d.period.startMs, periodEndMs: d.period.endMs, periodStartLocal: d.period.startLocal, periodEndLocal: d.period.endLocal,
-          issuedAtMs: asOfMs, dueAtMs: asOfMs + config.billingDueDays * DAY, currency: plan.currency, totalCents, watermarkMs,
-          linesJson: u ? [`[${monthly}`, u.linesJson, tail] : [`[${monthly}`, tail],
-        };
-      };
+    function cursorsAfter(half: Due[]): CursorUpdate[] {
+      const out: CursorUpdate[] = [];
+      for (let k = 0; k < half.length; k++) {
+        const d = half[k]!;
+        if (half[k + 1]?.sub === d.sub) continue;
+        out.push({ subscriberId: d.sub.id, nextPeriodIndex: d.next.index, nextPeriodEndMs: d.next.endMs, lastWatermarkMs: watermarkMs });
+      }
+      return out;
     }
   };
 }
 
 /** Which of the two writer transactions a subscriber's bills go to (uuids are hex: the last digit's parity). */
-const writerHalf = (subscriberId: string) => parseInt(subscriberId[subscriberId.length - 1]!, 16) & 1;
+const writerOf = (subscriberId: string) => parseInt(subscriberId[subscriberId.length - 1]!, 16) & 1;
+
+/** The late lines of the chunk's periods that have late calls, as their bills show them. */
+function lateLinesOf(chunk: Due[], rows: LateRow[]): LateLines[] {
+  const first = chunk[0]!.item.itemNo; // item numbers are consecutive within a chunk
+  const byItem = new Map<number, LateRow[]>();
+  for (const r of rows) (byItem.get(r.itemNo) ?? byItem.set(r.itemNo, []).get(r.itemNo)!).push(r);
+  return [...byItem].map(([itemNo, itemRows]) => {
+    const lines = lateLines(chunk[itemNo - first]!, itemRows);
+    return { itemNo, cents: lines.reduce((a, l) => a + l.amountCents, 0), linesJson: lines.map((l) => `,${JSON.stringify(l)}`).join('') };
+  });
+}
 
 /** One late-usage line per earlier period the late calls belong to, oldest first, amount rounded once per line. */
 function lateLines(d: Due, rows: LateRow[]): BillLineDoc[] {

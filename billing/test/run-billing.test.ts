@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { storeCalls, type TestCall } from '../../test/calls.ts';
 import { copyIn, createPool } from '../../core/postgres/index.ts';
 import { isDomainError } from '../../core/errors.ts';
-import { createBillingRunStore, type BillingRunStore } from '../adapters/postgres/billing-runs.ts';
+import { createBillingRunStore, type BillingRunStore, type CursorUpdate } from '../adapters/postgres/billing-runs.ts';
 import { addSubscribers, billingHarness, readBills, type Harness, type NewSubscriber, type StoredBill } from './support/harness.ts';
 import { call, iso, lateLine, line, monthly, ms, resend } from './support/calls.ts';
 
@@ -346,6 +346,10 @@ describe('runBilling: reruns, concurrency, catch-up, grace', () => {
       expected({ phone: NY, index: 1, period: NY_P[1], asOf, total: 2010, lines: [monthly(), line('domestic', 1, 120, 10)] }),
       expected({ phone: NY, index: 2, period: NY_P[2], asOf, total: 2015, lines: [monthly(), line('domestic', 1, 180, 15)] }),
     ]);
+    // The engine gives each bill its id: distinct UUIDs of version 7 (time-ordered, so the primary key grows at its edge).
+    const ids = (await x.db.pool.query<{ id: string }>('SELECT id::text FROM bills')).rows.map((r) => r.id);
+    expect(new Set(ids).size).toBe(3);
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   });
 
   it('grace: a period ended 30 min before asOf waits for a later run (1 h grace)', async () => {
@@ -480,14 +484,15 @@ describe('runBilling: skipped subscribers, ledger, a failed run resumed', () => 
     // two chunks. The second chunk's writes fail (each chunk is written as two transactions, one per
     // half of the subscribers: whichever halves NY and CHI fall in, both of its writes fail).
     const ids = new Map((await x.db.pool.query<{ id: string; phone_number: string }>('SELECT id, phone_number FROM subscribers')).rows.map((r) => [r.phone_number, r.id]));
-    const secondChunk = (b: { subscriberId: string; periodIndex: number }) =>
-      (b.subscriberId === ids.get(NY) && b.periodIndex === 2) || (b.subscriberId === ids.get(CHI) && b.periodIndex === 0);
+    // The second chunk moves NY's cursor to period 3 and CHI's to period 1.
+    const secondChunk = (c: CursorUpdate) =>
+      (c.subscriberId === ids.get(NY) && c.nextPeriodIndex === 3) || (c.subscriberId === ids.get(CHI) && c.nextPeriodIndex === 1);
     const failing: BillingRunStore = {
       ...x.store,
-      writeBills: async (bills, cursors, runId) => {
-        const list = [...(await bills)];
-        if (list.some(secondChunk)) throw new Error('connection lost');
-        return x.store.writeBills(list, cursors, runId);
+      writeBills: async (bills, cursors) => {
+        const rendered = await bills;
+        if (cursors.some(secondChunk)) throw new Error('connection lost');
+        return x.store.writeBills(rendered, cursors);
       },
     };
     const err = await x.runner({ store: failing, config: { billingChunkSize: 2 } })({ asOf: '2024-04-15T05:00:00Z' }).catch((e: Error) => e);

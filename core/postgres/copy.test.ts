@@ -1,7 +1,7 @@
 /** COPY in against a real PostgreSQL: every value arrives as it was given, parts in strings or bytes. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { freshPostgres, type FreshPostgres } from '../../test/pg.ts';
-import { copyBytes, copyInParts, copyText } from './index.ts';
+import { copyBuffer, copyInParts, copyText } from './index.ts';
 
 let db: FreshPostgres | undefined;
 afterEach(async () => { await db?.close(); db = undefined; });
@@ -17,16 +17,26 @@ describe('COPY in parts', () => {
       const rows = Array.from({ length: 20_000 }, (_, i) => [i, values[i % values.length]!] as const);
       await copyInParts(client, 'COPY t FROM STDIN', rows, ([n, v]) => {
         const cut = Math.floor(v.length / 2);
-        return [`${n}\t`, copyText(v.slice(0, cut)), copyBytes(Buffer.from(v.slice(cut), 'utf8')), '\n'];
+        return [`${n}\t`, copyText(v.slice(0, cut)), Buffer.from(copyText(v.slice(cut)), 'utf8'), '\n'];
       });
       const { rows: back } = await client.query<{ n: number; v: string }>('SELECT n, v FROM t ORDER BY n');
       expect(back).toEqual(rows.map(([n, v]) => ({ n, v })));
     } finally { client.release(); }
   });
 
-  it('copyBytes returns bytes needing no escape as they are', () => {
-    const b = Buffer.from('{"kind":"domestic"}');
-    expect(copyBytes(b)).toBe(b);
-    expect(copyBytes(Buffer.from('a\\b')).toString()).toBe('a\\\\b');
+  it('copyBuffer stores rows of COPY text as they are, across its 64 KiB pieces, and returns the count the server stored', async () => {
+    db = await freshPostgres({ migrate: false });
+    const values = ['plain', 'tab\there', 'back\\slash', '{"d":"\\u00e9"}', 'ünïcødé ☎', ''];
+    const client = await db.pool.connect();
+    try {
+      await client.query('CREATE TABLE t (n integer, v text)');
+      const rows = Array.from({ length: 30_000 }, (_, i) => [i, values[i % values.length]!] as const);
+      const text = Buffer.from(rows.map(([n, v]) => `${n}\t${copyText(v)}\n`).join(''), 'utf8');
+      expect(text.length).toBeGreaterThan(4 * 65_536);
+      expect(await copyBuffer(client, 'COPY t FROM STDIN', text)).toBe(rows.length);
+      const { rows: back } = await client.query<{ n: number; v: string }>('SELECT n, v FROM t ORDER BY n');
+      expect(back).toEqual(rows.map(([n, v]) => ({ n, v })));
+      await expect(copyBuffer(client, 'COPY t FROM STDIN', Buffer.from('1\tno newline at the end, then a second row\nx\ty\n'))).rejects.toThrow(/integer/);
+    } finally { client.release(); }
   });
 });
