@@ -216,7 +216,8 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
      */
     async function rateChunk(runId: string, chunk: Due[]): Promise<RenderedBills[]> {
       const items = chunk.map((d) => d.item);
-      const stageId = `${runId}_${chunk[0]!.item.itemNo}`;
+      // Short (it is on every staged row): 48 random bits of the run's id, and the chunk.
+      const stageId = `${runId.replaceAll('-', '').slice(0, 12)}_${chunk[0]!.item.itemNo}`;
       // The chunk's range of callers (it is in phone-number order): the calls' primary key skips the rest.
       const sources = { lo: chunk[0]!.sub.phoneNumber, hi: chunk[chunk.length - 1]!.sub.phoneNumber };
       const rowsPerWriter = [0, 0];
