@@ -24,7 +24,7 @@ import type { Logger } from '../../core/log.ts';
 import type { ClickHouse } from '../../core/clickhouse/client.ts';
 import { isDomainError } from '../../core/errors.ts';
 import { CALL_CLASSES, lateUsageDescription, lineAmountCents, periodAt, periodContaining, planOf, type Period, type Tariff } from '../domain/index.ts';
-import { dropItems, lateUsage, renderBills, stageItems, stageLate, type LateLines, type LateRow, type RenderedBills, type TariffArrays, type UsageItem } from '../adapters/clickhouse/usage.ts';
+import { dropItems, lateUsage, renderBills, stageItems, stageLate, writerOf, type LateLines, type LateRow, type RenderedBills, type TariffArrays, type UsageItem } from '../adapters/clickhouse/usage.ts';
 import type { BillingRunStore, BillLineDoc, CursorUpdate, DueSubscriber } from '../adapters/postgres/billing-runs.ts';
 
 export interface BillingRunConfig {
@@ -287,9 +287,6 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
     }
   };
 }
-
-/** Which of the two writer transactions a subscriber's bills go to (uuids are hex: the last digit's parity). */
-const writerOf = (subscriberId: string) => parseInt(subscriberId[subscriberId.length - 1]!, 16) & 1;
 
 /** The late lines of the chunk's periods that have late calls, as their bills show them. */
 function lateLinesOf(chunk: Due[], rows: LateRow[]): LateLines[] {

@@ -227,6 +227,16 @@ const narrowing = (itemCount: number, items: string, extra = '') =>
 export interface TimeBounds { lo: number; hi: number }
 export interface SourceBounds { lo: string; hi: string }
 
+/**
+ * Which of a run's two writer transactions takes a subscriber's bills and
+ * cursor: the parity of the last hex digit of its id (staged with each period,
+ * checked on each rendered row).
+ */
+export const writerOf = (subscriberId: string) => writerOfHexDigit(subscriberId.charCodeAt(subscriberId.length - 1));
+const writerOfHexDigit = (c: number) => (c <= 57 ? c - 48 : (c | 32) - 87) & 1;
+/** Offset in a rendered row of the last character of its subscriber's id (after the bill's id and a tab). */
+const SUBSCRIBER_ID_LAST = 36 + 1 + 35;
+
 /** The columns of the bill rows renderBills writes, in their order. */
 export const RENDERED_BILL_COLUMNS = ['id', 'subscriber_id', 'period_index', 'period_start', 'period_end', 'period_start_local', 'period_end_local',
   'currency', 'total_cents', 'lines', 'issued_at', 'due_at', 'watermark', 'run_id'] as const;
@@ -285,38 +295,39 @@ export async function renderBills(ch: ClickHouse, runId: string, t: TariffArrays
   let text: Buffer;
   try {
     text = await queryBytes(ch, `
-      SELECT concat(toString(generateUUIDv7()), '\t', i.subscriber_id, '\t', toString(i.period_index), '\t',
-                    toString(i.period_start), '+00\t', toString(i.period_end), '+00\t', i.period_start_local, '\t', i.period_end_local, '\t',
-                    transform(i.plan_no, {planNos:Array(UInt16)}, {currencies:Array(String)}, ''), '\t',
-                    toString(transform(i.slot, {versionSlots:Array(UInt32)}, {monthlyCents:Array(Int64)}, toInt64(0)) + u.usage_cents${withLate ? ' + l.late_cents' : ''}), '\t',
-                    '[', transform(i.slot, {versionSlots:Array(UInt32)}, {monthlyJson:Array(String)}, ''), u.lines${withLate ? ', l.late_lines' : ''}, ']',
-                    {tail:String})
+      SELECT concat(toString(generateUUIDv7()), '\t', subscriber_id, '\t', toString(period_index), '\t',
+                    toString(period_start), '+00\t', toString(period_end), '+00\t', period_start_local, '\t', period_end_local, '\t',
+                    transform(plan_no, {planNos:Array(UInt16)}, {currencies:Array(String)}, ''), '\t',
+                    toString(transform(slot, {versionSlots:Array(UInt32)}, {monthlyCents:Array(Int64)}, toInt64(0)) + toInt64(arraySum(amounts))${withLate ? ' + late_cents' : ''}), '\t',
+                    '[', transform(slot, {versionSlots:Array(UInt32)}, {monthlyJson:Array(String)}, ''),
+                    -- One line per class with calls, in the tariff's order, as BillLineDoc serializes:
+                    -- {kind, description, calls, billableSeconds, amountCents}; kind and description by the period's version slot.
+                    ${t.classes.map((_, k) => `if(calls[${k + 1}] = 0, '', concat(transform(slot, {versionSlots:Array(UInt32)}, {linePrefix${k}:Array(String)}, ''),
+                      toString(calls[${k + 1}]), ',"billableSeconds":', toString(seconds[${k + 1}]), ',"amountCents":', toString(amounts[${k + 1}]), '}')),`).join('\n                    ')}
+                    ${withLate ? 'late_lines, ' : ''}']', {tail:String})
       FROM (
-        SELECT item_no, subscriber_id, period_index, period_start, period_end, period_start_local, period_end_local, plan_no, writer, ${VERSION_SLOT} AS slot
-        FROM ${items} WHERE run_id = {run:String}
-      ) AS i
-      LEFT JOIN (
-        SELECT item_no,
-               -- Never a bill with a call rated at zero: the query fails instead (the caller says which calls).
-               toInt64(arraySum(amounts)) + throwIf(unrated_calls > 0, '${UNRATED}') AS usage_cents,
-               -- One line per class with calls, in the tariff's order, as BillLineDoc serializes:
-               -- {kind, description, calls, billableSeconds, amountCents}; kind and description by the period's version slot.
-               concat(${t.classes.map((_, k) => `if(calls[${k + 1}] = 0, '', concat(transform(slot, {versionSlots:Array(UInt32)}, {linePrefix${k}:Array(String)}, ''),
-                        toString(calls[${k + 1}]), ',"billableSeconds":', toString(seconds[${k + 1}]), ',"amountCents":', toString(amounts[${k + 1}]), '}'))`).join(', ')}) AS lines
+        -- Sorted before the rows are rendered: the sort moves numbers, not the rows' text.
+        SELECT i.*, u.calls AS calls, u.seconds AS seconds, u.amounts AS amounts${withLate ? ', l.late_cents AS late_cents, l.late_lines AS late_lines' : ''}
         FROM (
+          SELECT item_no, subscriber_id, period_index, period_start, period_end, period_start_local, period_end_local, plan_no, writer, ${VERSION_SLOT} AS slot
+          FROM ${items} WHERE run_id = {run:String}
+        ) AS i
+        LEFT JOIN (
           -- One group per period, its classes in arrays (class_no 1..n): a group per (period, class) and a
-          -- second aggregation to gather them cost ~0.5 s more CPU on 30M calls.
-          SELECT item_no, any(slot) AS slot,
+          -- second aggregation to gather them cost ~0.5 s more CPU on 30M calls. A period without calls
+          -- finds no row here: empty arrays, no usage lines.
+          SELECT item_no,
                  countResample(1, {classCount:UInt32} + 1, 1)(class_no) AS calls,
                  sumResample(1, {classCount:UInt32} + 1, 1)(bsec, class_no) AS seconds,
-                 arrayMap(x -> intDiv(x + 30000, 60000), sumResample(1, {classCount:UInt32} + 1, 1)(bsec * rate, class_no)) AS amounts,
-                 countIf(unrated) AS unrated_calls
+                 -- Never a bill with a call rated at zero: the query fails instead (the caller says which calls).
+                 arrayMap(x -> intDiv(x + 30000, 60000) + throwIf(countIf(unrated) > 0, '${UNRATED}'),
+                          sumResample(1, {classCount:UInt32} + 1, 1)(bsec * rate, class_no)) AS amounts
           FROM (${ratedCallsSql(ch, t, itemCount)})
           GROUP BY item_no
-        )
-      ) AS u ON u.item_no = i.item_no
-      ${withLate ? `LEFT JOIN (SELECT item_no, late_cents, late_lines FROM ${ch.table('billing_period_late')} WHERE run_id = {run:String}) AS l ON l.item_no = i.item_no` : ''}
-      ORDER BY i.writer, i.item_no
+        ) AS u ON u.item_no = i.item_no
+        ${withLate ? `LEFT JOIN (SELECT item_no, late_cents, late_lines FROM ${ch.table('billing_period_late')} WHERE run_id = {run:String}) AS l ON l.item_no = i.item_no` : ''}
+        ORDER BY i.writer, i.item_no
+      )
       SETTINGS ${SETTINGS}, join_use_nulls = 0`,
       { ...params, ...billTextParams(t), tail: `\t${run.issuedAt}\t${run.dueAt}\t${run.watermark}\t${run.runId}` },
       // Raw: the rows are COPY text already (the texts above are escaped for it).
@@ -332,14 +343,18 @@ export async function renderBills(ch: ClickHouse, runId: string, t: TariffArrays
     assertRated(n, cls);
     throw e;
   }
-  // Rows come in writer order: each writer's share is its count of rows.
+  // Rows come in writer order: each writer's share is its count of rows. Each row is checked to
+  // be its writer's (a subscriber's bills and cursor must commit in the same transaction).
   const out: RenderedBills[] = [];
   let pos = 0;
-  for (const rows of rowsPerWriter) {
+  for (const [w, rows] of rowsPerWriter.entries()) {
     let end = pos;
     for (let k = 0; k < rows; k++) {
+      const start = end;
       end = text.indexOf(10, end) + 1;
       if (end === 0) throw new Error(`rating query: fewer bill rows than the ${itemCount} periods staged`);
+      // The subscriber's id is the row's second field, after the bill's 36-character id.
+      if (writerOfHexDigit(text[start + SUBSCRIBER_ID_LAST]!) !== w || text[start + 36] !== 9) throw new Error('rating query: a bill row out of its writer\'s order');
     }
     out.push({ columns: RENDERED_BILL_COLUMNS, text: text.subarray(pos, end), rows });
     pos = end;
