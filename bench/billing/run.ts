@@ -85,7 +85,7 @@ export async function loadCalls(ch: ClickHouse, subs: number, perSub: number): P
   }
 }
 
-async function baseline(ch: ClickHouse, pool: Pool, bills: number): Promise<{ queryMs: number; copyMs: number }> {
+async function baseline(ch: ClickHouse, pool: Pool, bills: number, table: string): Promise<{ queryMs: number; copyMs: number }> {
   let t = performance.now();
   const rs = await ch.client.query({
     query: `SELECT source_number, call_class, count() AS calls, sum(intDiv(duration_ms + 59999, 60000) * 60) AS secs
@@ -96,7 +96,7 @@ async function baseline(ch: ClickHouse, pool: Pool, bills: number): Promise<{ qu
   const text = await rs.text();
   const queryMs = performance.now() - t;
   if (!text) throw new Error('baseline aggregation returned nothing');
-  await pool.query(`CREATE TABLE bare_bills (id uuid, subscriber_id uuid, period_index integer, period_start timestamptz, period_end timestamptz,
+  await pool.query(`CREATE TABLE ${table} (id uuid, subscriber_id uuid, period_index integer, period_start timestamptz, period_end timestamptz,
     period_start_local date, period_end_local date, issued_at timestamptz, due_at timestamptz, currency text, total_cents bigint,
     watermark timestamptz, run_id uuid, lines json)`);
   const lines = JSON.stringify([{ kind: 'monthly_service', description: 'Monthly service', calls: 0, billableSeconds: 0, amountCents: 2000 },
@@ -106,7 +106,7 @@ async function baseline(ch: ClickHouse, pool: Pool, bills: number): Promise<{ qu
   t = performance.now();
   const client = await pool.connect();
   try {
-    await copyIn(client, 'COPY bare_bills FROM STDIN', range(bills), (i) => {
+    await copyIn(client, `COPY ${table} FROM STDIN`, range(bills), (i) => {
       const id = `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
       return `${id}\t${id}\t0\t2026-10-01T04:00:00Z\t2026-11-01T04:00:00Z\t2026-10-01\t2026-11-01\t2026-11-30T12:00:00Z\t2026-12-21T12:00:00Z\tUSD\t4100\t2026-11-30T11:59:00Z\t${id}\t${lines}\n`;
     });
@@ -114,8 +114,11 @@ async function baseline(ch: ClickHouse, pool: Pool, bills: number): Promise<{ qu
   return { queryMs, copyMs: performance.now() - t };
 }
 
+interface Scenario { bills: number; ms: number; timings: Record<string, number> }
+
 export async function main(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { quick: { type: 'boolean' }, subscribers: { type: 'string' }, 'calls-per-subscriber': { type: 'string' }, chunk: { type: 'string' } } });
+  const { values } = parseArgs({ args: argv, options: { quick: { type: 'boolean' }, subscribers: { type: 'string' }, 'calls-per-subscriber': { type: 'string' }, chunk: { type: 'string' }, repetitions: { type: 'string' } } });
+  const repetitions = Math.max(1, Number(values.repetitions ?? (values.quick ? 1 : 3)));
   const subs = Number(values.subscribers ?? (values.quick ? 30_000 : 300_000));
   const perSub = Number(values['calls-per-subscriber'] ?? 100);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'phonebill-bench-billing-'));
@@ -125,7 +128,6 @@ export async function main(argv: string[]): Promise<void> {
   const tariff = loadTariff();
   const config = { billingGraceSeconds: 3600, billingDueDays: 21, billingWatermarkLagSeconds: 60, billingChunkSize: Number(values.chunk ?? 100_000), billingSchedule: undefined };
   log(`billing bench: ${subs.toLocaleString()} subscribers, ${(subs * perSub).toLocaleString()} calls (data in ${dir})`);
-  const dbs: { drop(): Promise<void> }[] = [];
   try {
     await migrateClickHouse(ch);
     let t = performance.now();
@@ -138,50 +140,66 @@ export async function main(argv: string[]): Promise<void> {
     log(`  parts merged in ${((performance.now() - t) / 1000).toFixed(1)} s (as background merges would have)`);
     const [{ c }] = await queryRows<{ c: string }>(ch, `SELECT count() AS c FROM ${ch.table('calls')}`) as [{ c: string }];
 
-    // Two PostgreSQL databases with the same subscribers: one for the day's cohort, one for the catch-up.
-    const runs: Record<string, { bills: number; ms: number; timings: Record<string, number> }> = {};
-    for (const scenario of ['cohort', 'catchup'] as const) {
-      const db = await makeDb(`${tag}_${scenario}`); dbs.push(db);
-      await loadSubscribers(db.pool, subs);
-      await db.pool.query('ANALYZE');
-      const billing = (asOf: string) => createBilling({ pool: db.pool, ch, clock: fixedClock(asOf), log: logger, tariff, config });
-      // Steady state: a run before any period ends gives every subscriber its cursor.
-      await billing('2026-10-31T00:00:00Z').runBilling();
-      await db.pool.query('VACUUM ANALYZE billing_cursors');
-      const asOf = scenario === 'cohort' ? '2026-11-01T12:00:00Z' : '2026-11-30T12:00:00Z';
-      t = performance.now();
-      const s = await billing(asOf).runBilling();
-      runs[scenario] = { bills: s.billsCreated, ms: performance.now() - t, timings: s.timingsMs };
-      log(`  ${scenario}: ${s.billsCreated.toLocaleString()} bills in ${(runs[scenario]!.ms / 1000).toFixed(2)} s ${JSON.stringify(s.timingsMs)}`);
+    // Each repetition: two PostgreSQL databases with the same subscribers, one for the day's cohort and
+    // one for the catch-up, then the baseline right after the catch-up. This machine's speed drifts by
+    // tens of percent within minutes, so the figures are medians over the repetitions, and the ratio
+    // is the median of each repetition's catch-up over the baseline measured next to it.
+    const reps: { cohort: Scenario; catchup: Scenario; base: { queryMs: number; copyMs: number } }[] = [];
+    for (let rep = 0; rep < repetitions; rep++) {
+      const runs: Record<string, Scenario> = {};
+      for (const scenario of ['cohort', 'catchup'] as const) {
+        const db = await makeDb(`${tag}_${scenario}`);
+        try {
+          await loadSubscribers(db.pool, subs);
+          await db.pool.query('ANALYZE');
+          const billing = (asOf: string) => createBilling({ pool: db.pool, ch, clock: fixedClock(asOf), log: logger, tariff, config });
+          // Steady state: a run before any period ends gives every subscriber its cursor.
+          await billing('2026-10-31T00:00:00Z').runBilling();
+          await db.pool.query('VACUUM ANALYZE billing_cursors');
+          const asOf = scenario === 'cohort' ? '2026-11-01T12:00:00Z' : '2026-11-30T12:00:00Z';
+          t = performance.now();
+          const s = await billing(asOf).runBilling();
+          runs[scenario] = { bills: s.billsCreated, ms: performance.now() - t, timings: s.timingsMs };
+          log(`  ${rep + 1}/${repetitions} ${scenario}: ${s.billsCreated.toLocaleString()} bills in ${(runs[scenario]!.ms / 1000).toFixed(2)} s ${JSON.stringify(s.timingsMs)}`);
+          if (scenario === 'catchup') {
+            if (s.billsCreated !== subs) throw new Error(`catch-up billed ${s.billsCreated}, expected ${subs}`);
+            const base = await baseline(ch, db.pool, s.billsCreated, 'bare_bills');
+            log(`  ${rep + 1}/${repetitions} baseline: ${((base.queryMs + base.copyMs) / 1000).toFixed(2)} s (query ${(base.queryMs / 1000).toFixed(2)} + COPY ${(base.copyMs / 1000).toFixed(2)}); catch-up / baseline ${(runs.catchup!.ms / (base.queryMs + base.copyMs)).toFixed(2)}x`);
+            reps.push({ cohort: runs.cohort!, catchup: runs.catchup!, base });
+          }
+        } finally {
+          await db.drop().catch(() => {});
+        }
+      }
     }
-    const catchup = runs.catchup!;
-    const cohort = runs.cohort!;
-    if (catchup.bills !== subs) throw new Error(`catch-up billed ${catchup.bills}, expected ${subs}`);
-
-    const base = await baseline(ch, (dbs[1] as unknown as { pool: Pool }).pool, catchup.bills);
-    const baselineMs = base.queryMs + base.copyMs;
-    const ratio = catchup.ms / baselineMs;
+    const median = (xs: number[]) => { const v = [...xs].sort((a, b) => a - b); return v.length % 2 ? v[(v.length - 1) >> 1]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2; };
+    const catchup = { bills: subs, ms: median(reps.map((r) => r.catchup.ms)) };
+    const cohort = { bills: reps[0]!.cohort.bills, ms: median(reps.map((r) => r.cohort.ms)) };
+    const base = { queryMs: median(reps.map((r) => r.base.queryMs)), copyMs: median(reps.map((r) => r.base.copyMs)) };
+    const baselineMs = median(reps.map((r) => r.base.queryMs + r.base.copyMs));
+    const ratio = median(reps.map((r) => r.catchup.ms / (r.base.queryMs + r.base.copyMs)));
     const billsPerSecond = Math.round(catchup.bills / (catchup.ms / 1000));
     const baselinePerSecond = Math.round(catchup.bills / (baselineMs / 1000));
     const peakRssMiB = Math.round(process.resourceUsage().maxRSS / 1024);
     log('');
     log(`calls stored                        ${Number(c).toLocaleString()}`);
+    log(`repetitions                         ${repetitions} (medians below)`);
     log(`one day's cohort                    ${cohort.bills.toLocaleString()} bills in ${(cohort.ms / 1000).toFixed(2)} s   (target < 1 s)`);
     log(`catch-up, all cohorts               ${catchup.bills.toLocaleString()} bills in ${(catchup.ms / 1000).toFixed(2)} s = ${billsPerSecond.toLocaleString()} bills/s`);
     log(`baseline: bare aggregation query    ${(base.queryMs / 1000).toFixed(2)} s`);
     log(`baseline: bare COPY of ${catchup.bills.toLocaleString()} rows  ${(base.copyMs / 1000).toFixed(2)} s`);
     log(`baseline total                      ${(baselineMs / 1000).toFixed(2)} s = ${baselinePerSecond.toLocaleString()} bills/s`);
-    log(`catch-up / baseline                 ${ratio.toFixed(2)}x   (target < 2x)`);
+    log(`catch-up / baseline                 ${ratio.toFixed(2)}x   (target < 2x; each repetition: ${reps.map((r) => (r.catchup.ms / (r.base.queryMs + r.base.copyMs)).toFixed(2)).join(', ')})`);
     log(`peak RSS (this process)             ${peakRssMiB} MiB`);
     console.log(JSON.stringify({
       bench: 'billing', unit: 'bills/s', value: billsPerSecond, baseline: baselinePerSecond,
       ratio: Number((billsPerSecond / baselinePerSecond).toFixed(3)), catchupSeconds: Number((catchup.ms / 1000).toFixed(3)),
       baselineSeconds: Number((baselineMs / 1000).toFixed(3)), timeVsBaseline: Number(ratio.toFixed(3)),
       cohortBills: cohort.bills, cohortSeconds: Number((cohort.ms / 1000).toFixed(3)), subscribers: subs, calls: Number(c),
-      peakRssMiB, quick: Boolean(values.quick),
+      peakRssMiB, quick: Boolean(values.quick), repetitions,
+      runs: reps.map((r) => ({ cohortSeconds: Number((r.cohort.ms / 1000).toFixed(3)), catchupSeconds: Number((r.catchup.ms / 1000).toFixed(3)), baselineSeconds: Number(((r.base.queryMs + r.base.copyMs) / 1000).toFixed(3)) })),
     }));
   } finally {
-    for (const db of dbs) await db.drop().catch(() => {});
     await ch.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
