@@ -121,12 +121,10 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
       let billsCreated = 0;
       const skipped: BillingRunSummary['skipped'] = [];
       try {
+        const subs = await time('selectDue', () => store.dueSubscribers(cutoffMs));
+        const due: Due[] = [];
         const cursorsNotDue: CursorUpdate[] = [];
-        let subscribersConsidered = 0;
-        let periodsDue = 0;
-        /** A range's due periods, in phone-number order (a subscriber's periods in order), numbered run-wide. */
-        const duePeriods = (subs: DueSubscriber[]): Due[] => {
-          const due: Due[] = [];
+        await time('periods', async () => {
           for (const sub of subs) {
             try {
               const pno = planNo.get(sub.plan);
@@ -143,7 +141,7 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
                 due.push(prev = {
                   sub, period: p, next: p,
                   item: {
-                    itemNo: 0, sourceNumber: sub.phoneNumber, planNo: pno!, periodStartMs: p.startMs, periodEndMs: p.endMs, lateAfterMs, firstStartMs: first.startMs,
+                    itemNo: due.length, sourceNumber: sub.phoneNumber, planNo: pno!, periodStartMs: p.startMs, periodEndMs: p.endMs, lateAfterMs, firstStartMs: first.startMs,
                     subscriberId: sub.id, periodIndex: p.index, periodStartLocal: p.startLocal, periodEndLocal: p.endLocal, writer,
                   },
                 });
@@ -159,32 +157,13 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
               rlog.error({ subscriberId: sub.id, err: e }, 'subscriber cannot be billed');
             }
           }
-          due.sort((a, b) => (a.sub.phoneNumber < b.sub.phoneNumber ? -1 : a.sub.phoneNumber > b.sub.phoneNumber ? 1 : a.period.index - b.period.index));
-          for (const d of due) d.item.itemNo = periodsDue++;
-          return due;
-        };
+        });
         // Chunks are runs of subscribers in phone-number order (a subscriber's periods in order):
         // each chunk's rating query reads only its own range of the calls' primary key, so the
-        // chunks together read the calls once, however many there are. The due subscribers are
-        // read in ranges of phone numbers, each about a chunk: the first chunk is rated while the
-        // next ranges are read, and each chunk is written to PostgreSQL while the next is rated.
-        const chunks = aheadQueue<Due[]>(async (push) => {
-          const ranges = await time('selectDue', () => store.dueRanges(cutoffMs, config.billingChunkSize));
-          const size = config.billingChunkSize;
-          let pending: Due[] = [];
-          for (const range of ranges) {
-            const subs = await time('selectDue', () => store.dueSubscribers(cutoffMs, range));
-            subscribersConsidered += subs.length;
-            pending = pending.concat(await time('periods', async () => duePeriods(subs)));
-            let i = 0;
-            for (; pending.length - i >= size; i += size) push(pending.slice(i, i + size));
-            // What a range leaves over goes with the next range's periods (phone order holds across
-            // ranges), unless it is at least half a chunk: then it is not kept waiting.
-            if (pending.length - i >= size / 2) { push(pending.slice(i)); i = pending.length; }
-            pending = pending.slice(i);
-          }
-          if (pending.length) push(pending);
-        });
+        // chunks together read the calls once, however many there are. The next chunk is rated in
+        // ClickHouse while this one is written to PostgreSQL.
+        due.sort((a, b) => (a.sub.phoneNumber < b.sub.phoneNumber ? -1 : a.sub.phoneNumber > b.sub.phoneNumber ? 1 : a.period.index - b.period.index));
+        due.forEach((d, i) => { d.item.itemNo = i; });
         let rating: Promise<RenderedBills[]> | undefined;
         let writing: Promise<number> | undefined;
         let written = 0;
@@ -193,10 +172,11 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
           const w = writing;
           writing = undefined;
           billsCreated += await w;
-          rlog.info({ done: written, of: periodsDue, billsCreated }, 'billing progress');
+          rlog.info({ done: written, of: due.length, billsCreated }, 'billing progress');
         };
         try {
-          for (let chunk = await chunks.next(); chunk; chunk = await chunks.next()) {
+          for (let i = 0; i < due.length; i += config.billingChunkSize) {
+            const chunk = due.slice(i, i + config.billingChunkSize);
             rating = rateChunk(runId, chunk);
             // Both promises are awaited below; handled here too, as either may fail while the other runs.
             rating.catch(() => {});
@@ -211,14 +191,14 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
           await settle();
         } finally {
           // Nothing of this run is still going when it ends: the run lock is released after.
-          await Promise.allSettled([chunks.done, rating, writing, ...drops]);
+          await Promise.allSettled([rating, writing, ...drops]);
         }
         await time('cursors', () => store.writeCursors(cursorsNotDue));
         if (deps.afterBills) await time('afterBills', async () => { await deps.afterBills!(asOfMs); });
         await store.finishRun(runId, { status: 'succeeded', billsCreated, timings });
         const summary: BillingRunSummary = {
           runId, asOf: iso(asOfMs), cutoff: iso(cutoffMs), watermark: iso(watermarkMs),
-          subscribersConsidered, periodsDue, billsCreated, skipped, timingsMs: timings,
+          subscribersConsidered: subs.length, periodsDue: due.length, billsCreated, skipped, timingsMs: timings,
         };
         rlog.info({ ...summary, skipped: skipped.length }, 'billing run finished');
         return summary;
@@ -317,28 +297,6 @@ function lateLinesOf(chunk: Due[], rows: LateRow[]): LateLines[] {
     const lines = lateLines(chunk[itemNo - first]!, itemRows);
     return { itemNo, cents: lines.reduce((a, l) => a + l.amountCents, 0), linesJson: lines.map((l) => `,${JSON.stringify(l)}`).join('') };
   });
-}
-
-/**
- * Runs `produce` ahead of its consumer: items pushed are queued until next() takes them;
- * next() answers undefined once production has ended, and rethrows its failure.
- */
-function aheadQueue<T>(produce: (push: (item: T) => void) => Promise<void>): { next(): Promise<T | undefined>; done: Promise<void> } {
-  const queue: T[] = [];
-  let ended = false;
-  let failure: { err: unknown } | undefined;
-  let wake: (() => void) | undefined;
-  const done = produce((item) => { queue.push(item); wake?.(); })
-    .catch((err) => { failure = { err }; })
-    .finally(() => { ended = true; wake?.(); });
-  return {
-    done,
-    async next() {
-      while (!queue.length && !ended) await new Promise<void>((r) => { wake = r; });
-      if (failure) throw failure.err;
-      return queue.shift();
-    },
-  };
 }
 
 /** One late-usage line per earlier period the late calls belong to, oldest first, amount rounded once per line. */

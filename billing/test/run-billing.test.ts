@@ -352,30 +352,6 @@ describe('runBilling: reruns, concurrency, catch-up, grace', () => {
     for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   });
 
-  it('a catch-up larger than a chunk reads its due subscribers in phone-number ranges: each billed once, with its own usage', async () => {
-    // Ten subscribers, chunks of 3: the due ones are read in about four ranges cut at the planner's histogram.
-    const phones = Array.from({ length: 10 }, (_, i) => `+1212555${String(1000 + i * 37).padStart(4, '0')}`);
-    const x = await setup('2024-02-15T06:00:00Z', phones.map((phoneNumber) => ({ ...NY_SUB, phoneNumber })),
-      phones.map((p, i) => call(p, CHI, '2024-02-01T15:00:00Z', (i + 1) * 60_000)), { billingChunkSize: 3 });
-    await x.db.pool.query('ANALYZE subscribers');
-    const ranges = await x.store.dueRanges(ms('2024-02-15T05:00:00Z'), 3);
-    expect(ranges.length).toBeGreaterThanOrEqual(3);
-    expect(ranges[0]!.from).toBeUndefined();
-    expect(ranges[ranges.length - 1]!.to).toBeUndefined();
-    for (let j = 1; j < ranges.length; j++) expect(ranges[j]!.from).toBe(ranges[j - 1]!.to);
-    // Together the ranges hold every due subscriber once.
-    const inRanges = (await Promise.all(ranges.map((r) => x.store.dueSubscribers(ms('2024-02-15T05:00:00Z'), r)))).flat().map((d) => d.phoneNumber);
-    expect(inRanges.sort()).toEqual([...phones].sort());
-    // Fewer due than a chunk: one unbounded range.
-    expect(await x.store.dueRanges(ms('2024-02-15T05:00:00Z'), 10)).toEqual([{}]);
-
-    const s = await runAt(x, '2024-02-15T06:00:00Z');
-    expect([s.subscribersConsidered, s.periodsDue, s.billsCreated]).toEqual([10, 10, 10]);
-    expect((await readBills(x.db.pool)).map((b) => `${b.phoneNumber}/${b.totalCents}`).sort())
-      .toEqual(phones.map((p, i) => `${p}/${2000 + 5 * (i + 1)}`).sort());
-    expect((await runAt(x, '2024-02-15T06:00:00Z')).billsCreated).toBe(0);
-  });
-
   it('grace: a period ended 30 min before asOf waits for a later run (1 h grace)', async () => {
     const x = await setup('2024-02-15T05:30:00Z', [NY_SUB], [call(NY, CHI, '2024-02-15T04:59:00Z', 60_000)]);
     const early = await runAt(x, '2024-02-15T05:30:00Z');

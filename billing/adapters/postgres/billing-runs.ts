@@ -41,9 +41,6 @@ export interface BillLineDoc {
   premiumCents?: number;
 }
 
-/** Phone numbers from `from` (inclusive) to `to` (exclusive); an absent bound is open. */
-export interface PhoneRange { from?: string; to?: string }
-
 export interface CursorUpdate { subscriberId: string; nextPeriodIndex: number; nextPeriodEndMs: number; lastWatermarkMs: number | null }
 
 export interface BillingRunStore {
@@ -51,13 +48,8 @@ export interface BillingRunStore {
   withRunLock<T>(waitMs: number, fn: () => Promise<T>): Promise<T>;
   startRun(asOfMs: number): Promise<string>;
   finishRun(runId: string, r: { status: 'succeeded' | 'failed'; billsCreated: number; timings: Record<string, number>; error?: string }): Promise<void>;
-  /**
-   * Ranges of phone numbers splitting the subscribers due by cutoff into parts of about
-   * `size` (one range, unbounded, when fewer are due or the table has no statistics yet).
-   */
-  dueRanges(cutoffMs: number, size: number): Promise<PhoneRange[]>;
-  /** Subscribers whose next period ended by cutoff, plus those not yet seen by any run; those in `range` only when given. */
-  dueSubscribers(cutoffMs: number, range?: PhoneRange): Promise<DueSubscriber[]>;
+  /** Subscribers whose next period ended by cutoff, plus those not yet seen by any run. */
+  dueSubscribers(cutoffMs: number): Promise<DueSubscriber[]>;
   /**
    * Inserts bills (skipping any period already billed) and moves cursors, in one transaction;
    * returns how many bills were new. The cursors are moved first, so a caller can start the
@@ -184,37 +176,17 @@ export function createBillingRunStore(pool: Pool): BillingRunStore {
       ).catch(mapPgError);
     },
 
-    async dueRanges(cutoffMs, size) {
-      // Counted on the narrow cursor table, then cut at the planner's equal-frequency histogram
-      // of phone numbers: a catch-up's first part is billed while the others are read, at the
-      // cost of a count (a day's cohort, fewer than `size`, is read in one query as before).
-      const { rows: [count] } = await pool.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM billing_cursors WHERE next_period_end <= $1`, [new Date(cutoffMs)]).catch(mapPgError);
-      const parts = Math.ceil((count?.n ?? 0) / Math.max(1, size));
-      if (parts <= 1) return [{}];
-      const { rows } = await pool.query<{ bounds: string[] | null }>(
-        `SELECT histogram_bounds::text::text[] AS bounds FROM pg_stats
-          WHERE schemaname = current_schema() AND tablename = 'subscribers' AND attname = 'phone_number'`).catch(mapPgError);
-      const bounds = rows[0]?.bounds;
-      if (!bounds || bounds.length < 3) return [{}];
-      // In the histogram's order (the database's own ordering of the column): ranges cover every number once.
-      const cuts = [...new Set(Array.from({ length: parts - 1 }, (_, j) => bounds[Math.round(((bounds.length - 1) * (j + 1)) / parts)]!))];
-      return cuts.map((to, j): PhoneRange => (j === 0 ? { to } : { from: cuts[j - 1]!, to })).concat([{ from: cuts[cuts.length - 1]! }]);
-    },
-
-    async dueSubscribers(cutoffMs, range = {}) {
+    async dueSubscribers(cutoffMs) {
       // Every subscriber has a cursor (0032): one scan of the narrow cursor table, and only the
       // due rows joined to their subscribers. Rows as arrays and the watermark as epoch
       // milliseconds: a catch-up reads every subscriber, and per-row objects and Dates were
       // most of this stage.
-      const values: unknown[] = [new Date(cutoffMs)];
-      const bound = (op: string, v: string | undefined) => (v === undefined ? '' : ` AND s.phone_number ${op} $${values.push(v)}`);
       const { rows } = await pool.query<[string, string, string, string, string, number, boolean, number | null]>({
         text: `SELECT s.id, s.phone_number, s.subscription_date, s.time_zone, s.plan, c.next_period_index,
                       c.next_period_end = '-infinity' AS unplaced, (extract(epoch FROM c.last_watermark) * 1000)::float8
                  FROM billing_cursors c JOIN subscribers s ON s.id = c.subscriber_id
-                WHERE c.next_period_end <= $1 AND s.status <> 'closed'${bound('>=', range.from)}${bound('<', range.to)}`,
-        values,
+                WHERE c.next_period_end <= $1 AND s.status <> 'closed'`,
+        values: [new Date(cutoffMs)],
         rowMode: 'array',
       }).catch(mapPgError);
       return rows.map(([id, phoneNumber, subscriptionDate, timeZone, plan, nextPeriodIndex, unplaced, lastWatermarkMs]): DueSubscriber => {
