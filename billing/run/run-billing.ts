@@ -24,8 +24,8 @@ import type { Logger } from '../../core/log.ts';
 import type { ClickHouse } from '../../core/clickhouse/client.ts';
 import { isDomainError } from '../../core/errors.ts';
 import { CALL_CLASSES, lateUsageDescription, lineAmountCents, periodAt, periodContaining, planOf, type Period, type Tariff } from '../domain/index.ts';
-import { dropItems, lateUsage, renderBills, stageItems, stageLate, writerOf, type LateLines, type LateRow, type RenderedBills, type TariffArrays, type UsageItem } from '../adapters/clickhouse/usage.ts';
-import type { BillingRunStore, BillLineDoc, CursorUpdate, DueSubscriber } from '../adapters/postgres/billing-runs.ts';
+import { dropItems, lateUsage, renderBills, stageItems, stageLate, writerOf, type LateLines, type LateRow, type TariffArrays, type UsageItem } from '../adapters/clickhouse/usage.ts';
+import type { BillingRunStore, BillLineDoc, CursorUpdate, DueSubscriber, RenderedBills } from '../adapters/postgres/billing-runs.ts';
 
 export interface BillingRunConfig {
   billingGraceSeconds: number;

@@ -13,6 +13,7 @@
  */
 import { insertTabSeparated, queryBytes, type ClickHouse } from '../../../core/clickhouse/client.ts';
 import { copyText } from '../../../core/postgres/copy.ts';
+import type { RenderedBills } from '../postgres/billing-runs.ts';
 
 /** The tariff flattened into arrays the SQL indexes (1-based, as ClickHouse arrays are). */
 export interface TariffArrays {
@@ -244,8 +245,6 @@ export const RENDERED_BILL_COLUMNS = ['id', 'subscriber_id', 'period_index', 'pe
 /** What every bill of a run shares: the run, its instants (UTC ISO text). */
 export interface RunBillFields { runId: string; issuedAt: string; dueAt: string; watermark: string }
 
-/** Bills as rows of PostgreSQL COPY text (each ending in a newline) holding `columns`. */
-export interface RenderedBills { columns: readonly string[]; text: Buffer; rows: number }
 
 /**
  * The calls of each staged period, joined with it and rated: the calls that
