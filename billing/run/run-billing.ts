@@ -6,8 +6,9 @@
  * One runner at a time across replicas (a PostgreSQL advisory lock). Work is
  * done in chunks of subscribers in phone-number order: stage the chunk's due
  * periods in ClickHouse, rate their usage there in one query (reading only
- * the chunk's callers' range of the calls), then write the chunk's bills and
- * cursors in two PostgreSQL transactions (each a disjoint half of the
+ * the chunk's callers' range of the calls) that also renders each bill's row
+ * as COPY text, then write the chunk's bills and cursors in two PostgreSQL
+ * transactions (each a disjoint half of the
  * subscribers, a subscriber's bills and cursor always in the same one) while
  * the next chunk is rated. A run killed at any point leaves each subscriber
  * either before or after a chunk's periods; the next run finds the rest
