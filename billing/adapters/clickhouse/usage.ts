@@ -245,7 +245,6 @@ export const RENDERED_BILL_COLUMNS = ['id', 'subscriber_id', 'period_index', 'pe
 /** What every bill of a run shares: the run, its instants (UTC ISO text). */
 export interface RunBillFields { runId: string; issuedAt: string; dueAt: string; watermark: string }
 
-
 /**
  * The calls of each staged period, joined with it and rated: the calls that
  * started inside the period and were ingested at or before the watermark.
@@ -253,7 +252,7 @@ export interface RunBillFields { runId: string; issuedAt: string; dueAt: string;
 const ratedCallsSql = (ch: ClickHouse, t: TariffArrays, itemCount: number) => {
   const items = ch.table('billing_periods');
   return `
-          SELECT i.item_no AS item_no, i.slot AS slot, c.call_class AS call_class, ${ratedColumns(t)}
+          SELECT i.item_no AS item_no, c.call_class AS call_class, ${ratedColumns(t)}
           FROM (
             SELECT source_number, call_class, started_at, duration_ms FROM ${ch.table('calls')} FINAL
             ${narrowing(itemCount, items)}
@@ -262,7 +261,7 @@ const ratedCallsSql = (ch: ClickHouse, t: TariffArrays, itemCount: number) => {
               AND ingested_at <= {w:DateTime64(3, 'UTC')}
           ) AS c
           INNER JOIN (
-            SELECT item_no, source_number, plan_no, period_start, period_end, ${VERSION_SLOT} AS slot
+            SELECT item_no, source_number, plan_no, period_start, period_end
             FROM ${items} WHERE run_id = {run:String}
           ) AS i ON c.source_number = i.source_number
           WHERE c.started_at >= i.period_start AND c.started_at < i.period_end`;
