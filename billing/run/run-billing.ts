@@ -8,9 +8,8 @@
  * periods in ClickHouse, rate their usage there in one query (reading only
  * the chunk's callers' range of the calls) that also renders each bill's row
  * as COPY text, then write the chunk's bills and cursors in two PostgreSQL
- * transactions (each a disjoint half of the
- * subscribers, a subscriber's bills and cursor always in the same one) while
- * the next chunk is rated. A run killed at any point leaves each subscriber
+ * transactions (each a disjoint half of the subscribers, a subscriber's bills
+ * and cursor always in the same one) while the next chunk is rated. A run killed at any point leaves each subscriber
  * either before or after a chunk's periods; the next run finds the rest
  * through the cursors, and the unique keys on bills make a repeated chunk
  * create nothing.
@@ -178,13 +177,16 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
         try {
           for (let i = 0; i < due.length; i += config.billingChunkSize) {
             const chunk = due.slice(i, i + config.billingChunkSize);
-            rating = rateChunk(runId, chunk);
+            // The writers' halves of the subscribers: the rating renders each half's bills as one block.
+            const halves: Due[][] = [[], []];
+            for (const d of chunk) halves[d.item.writer]!.push(d);
+            rating = rateChunk(runId, chunk, halves.map((h) => h.length));
             // Both promises are awaited below; handled here too, as either may fail while the other runs.
             rating.catch(() => {});
             // The previous chunk's write ends while this chunk is rated; this chunk's write then
             // starts at once (its cursors move while its bills are still being rated).
             await settle();
-            writing = writeChunk(chunk, rating);
+            writing = writeChunk(halves, rating);
             writing.catch(() => {});
             written += chunk.length;
             await rating;
@@ -215,14 +217,12 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
      * few periods with any getting their late lines staged), and has the engine render every
      * bill as a COPY row: one block of rows per writer.
      */
-    async function rateChunk(runId: string, chunk: Due[]): Promise<RenderedBills[]> {
+    async function rateChunk(runId: string, chunk: Due[], rowsPerWriter: number[]): Promise<RenderedBills[]> {
       const items = chunk.map((d) => d.item);
       // Short (it is on every staged row): 48 random bits of the run's id, and the chunk.
       const stageId = `${runId.replaceAll('-', '').slice(0, 12)}_${chunk[0]!.item.itemNo}`;
       // The chunk's range of callers (it is in phone-number order): the calls' primary key skips the rest.
       const sources = { lo: chunk[0]!.sub.phoneNumber, hi: chunk[chunk.length - 1]!.sub.phoneNumber };
-      const rowsPerWriter = [0, 0];
-      for (const x of items) rowsPerWriter[x.writer]!++;
       await time('stage', () => stageItems(ch, stageId, items));
       try {
         let withLate = false;
@@ -255,9 +255,7 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
      * disjoint half of the subscribers (a subscriber's bills and cursor commit together), on
      * two backends at once. Each starts while the chunk is rated: cursors first, bills when rated.
      */
-    async function writeChunk(chunk: Due[], rating: Promise<RenderedBills[]>): Promise<number> {
-      const halves: Due[][] = [[], []];
-      for (const d of chunk) halves[d.item.writer]!.push(d);
+    async function writeChunk(halves: Due[][], rating: Promise<RenderedBills[]>): Promise<number> {
       let ratedAt = 0;
       rating.then(() => { ratedAt = performance.now(); }, () => {});
       // Both settle before the chunk returns or throws.
