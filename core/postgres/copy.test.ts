@@ -1,24 +1,21 @@
-/** COPY in against a real PostgreSQL: every value arrives as it was given, parts in strings or bytes. */
+/** COPY in against a real PostgreSQL: every value arrives as it was given, from lines or from bytes already in COPY text. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { freshPostgres, type FreshPostgres } from '../../test/pg.ts';
-import { copyBuffer, copyInParts, copyText } from './index.ts';
+import { copyBuffer, copyIn, copyText } from './index.ts';
 
 let db: FreshPostgres | undefined;
 afterEach(async () => { await db?.close(); db = undefined; });
 
-describe('COPY in parts', () => {
-  it('stores string and byte parts as one value each, escaped where they hold a backslash, tab or newline', async () => {
+describe('COPY in', () => {
+  it('copyIn stores each line\'s values as they were given, escaped where they hold a backslash, tab or newline', async () => {
     db = await freshPostgres({ migrate: false });
     const values = ['plain', 'tab\there', 'new\nline', 'back\\slash', '{"d":"\\u00e9"}', 'ünïcødé ☎', ''];
     const client = await db.pool.connect();
     try {
       await client.query('CREATE TABLE t (n integer, v text)');
-      // Each value split in two: a string half and a byte half, and 20,000 rows so that lines cross chunk boundaries.
+      // 20,000 rows, so that lines cross the 64 KiB chunks (multi-byte characters among them).
       const rows = Array.from({ length: 20_000 }, (_, i) => [i, values[i % values.length]!] as const);
-      await copyInParts(client, 'COPY t FROM STDIN', rows, ([n, v]) => {
-        const cut = Math.floor(v.length / 2);
-        return [`${n}\t`, copyText(v.slice(0, cut)), Buffer.from(copyText(v.slice(cut)), 'utf8'), '\n'];
-      });
+      await copyIn(client, 'COPY t FROM STDIN', rows, ([n, v]) => `${n}\t${copyText(v)}\n`);
       const { rows: back } = await client.query<{ n: number; v: string }>('SELECT n, v FROM t ORDER BY n');
       expect(back).toEqual(rows.map(([n, v]) => ({ n, v })));
     } finally { client.release(); }

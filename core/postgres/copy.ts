@@ -14,41 +14,27 @@ export const COPY_NULL = '\\N';
 /** A value for COPY text format: backslash, tab, newline and carriage return escaped. */
 export const copyText = (v: string) => v.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
 
-/** A COPY line given in parts, strings and bytes (UTF-8), each already in COPY text form. */
-export type CopyParts = readonly (string | Buffer)[];
-
-function* byteChunks<T>(items: Iterable<T>, parts: (item: T) => CopyParts): Generator<Buffer> {
+function* byteChunks<T>(items: Iterable<T>, line: (item: T) => string): Generator<Buffer> {
   const CHUNK = 1 << 16;
   let buf = Buffer.allocUnsafe(CHUNK * 2);
   let len = 0;
   for (const item of items) {
-    for (const p of parts(item)) {
-      // A UTF-8 byte count is at most 3 per UTF-16 unit.
-      const need = typeof p === 'string' ? p.length * 3 : p.length;
-      if (buf.length - len < need) {
-        const next = Buffer.allocUnsafe(Math.max(buf.length * 2, len + need));
-        buf.copy(next, 0, 0, len);
-        buf = next;
-      }
-      len += typeof p === 'string' ? buf.write(p, len, 'utf8') : p.copy(buf, len);
+    const l = line(item);
+    // A UTF-8 byte count is at most 3 per UTF-16 unit.
+    if (buf.length - len < l.length * 3) {
+      const next = Buffer.allocUnsafe(Math.max(buf.length * 2, len + l.length * 3));
+      buf.copy(next, 0, 0, len);
+      buf = next;
     }
+    len += buf.write(l, len, 'utf8');
     if (len >= CHUNK) { yield buf.subarray(0, len); buf = Buffer.allocUnsafe(CHUNK * 2); len = 0; }
   }
   if (len) yield buf.subarray(0, len);
 }
 
-/**
- * Runs `sql` (a COPY … FROM STDIN) with one line per item given as parts, so
- * that bytes already in hand (text rendered by ClickHouse) are copied as
- * bytes, never decoded into strings; parts() ends each line with '\n'.
- */
-export async function copyInParts<T>(client: PoolClient, sql: string, items: Iterable<T>, parts: (item: T) => CopyParts): Promise<void> {
-  await pipeline(Readable.from(byteChunks(items, parts)), client.query(copyFrom(sql)));
-}
-
 /** Runs `sql` (a COPY … FROM STDIN) on client with one line per item; line() ends each with '\n'. */
 export async function copyIn<T>(client: PoolClient, sql: string, items: Iterable<T>, line: (item: T) => string): Promise<void> {
-  await copyInParts(client, sql, items, (item) => [line(item)]);
+  await pipeline(Readable.from(byteChunks(items, line)), client.query(copyFrom(sql)));
 }
 
 /**
