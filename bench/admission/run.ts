@@ -13,6 +13,7 @@ import { fmtInt } from '../../cli/lib/table.ts';
 import { BLOCKED_EVERY, subscriberNumber } from './dataset.ts';
 import { decisionQuantiles, parseDecisionBuckets, type Buckets } from './histogram.ts';
 import { populate, startRedis, type BenchRedis } from './redis.ts';
+import { median } from '../stats.ts';
 
 interface Plan {
   quick: boolean;
@@ -88,8 +89,6 @@ function jsonChild(args: string[], env: Record<string, string> = {}, nodeArgs: s
   };
 }
 type JsonChild = ReturnType<typeof jsonChild>;
-
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
 
 async function scrapeBuckets(httpPort: number): Promise<Buckets> {
   return parseDecisionBuckets(await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text());

@@ -17,6 +17,7 @@ import { copyIn, createPool, type Pool } from '../../core/postgres/index.ts';
 import { loadTariff } from '../../billing/domain/index.ts';
 import { migrateBilling } from '../../billing/adapters/postgres/index.ts';
 import { createBilling } from '../../billing/service.ts';
+import { median } from '../stats.ts';
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const ADMIN_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/phonebill';
@@ -85,7 +86,7 @@ export async function loadCalls(ch: ClickHouse, subs: number, perSub: number): P
   }
 }
 
-async function baseline(ch: ClickHouse, pool: Pool, bills: number, table: string): Promise<{ queryMs: number; copyMs: number }> {
+async function baseline(ch: ClickHouse, pool: Pool, bills: number): Promise<{ queryMs: number; copyMs: number }> {
   let t = performance.now();
   const rs = await ch.client.query({
     query: `SELECT source_number, call_class, count() AS calls, sum(intDiv(duration_ms + 59999, 60000) * 60) AS secs
@@ -96,7 +97,7 @@ async function baseline(ch: ClickHouse, pool: Pool, bills: number, table: string
   const text = await rs.text();
   const queryMs = performance.now() - t;
   if (!text) throw new Error('baseline aggregation returned nothing');
-  await pool.query(`CREATE TABLE ${table} (id uuid, subscriber_id uuid, period_index integer, period_start timestamptz, period_end timestamptz,
+  await pool.query(`CREATE TABLE bare_bills (id uuid, subscriber_id uuid, period_index integer, period_start timestamptz, period_end timestamptz,
     period_start_local date, period_end_local date, issued_at timestamptz, due_at timestamptz, currency text, total_cents bigint,
     watermark timestamptz, run_id uuid, lines json)`);
   const lines = JSON.stringify([{ kind: 'monthly_service', description: 'Monthly service', calls: 0, billableSeconds: 0, amountCents: 2000 },
@@ -106,7 +107,7 @@ async function baseline(ch: ClickHouse, pool: Pool, bills: number, table: string
   t = performance.now();
   const client = await pool.connect();
   try {
-    await copyIn(client, `COPY ${table} FROM STDIN`, range(bills), (i) => {
+    await copyIn(client, 'COPY bare_bills FROM STDIN', range(bills), (i) => {
       const id = `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
       return `${id}\t${id}\t0\t2026-10-01T04:00:00Z\t2026-11-01T04:00:00Z\t2026-10-01\t2026-11-01\t2026-11-30T12:00:00Z\t2026-12-21T12:00:00Z\tUSD\t4100\t2026-11-30T11:59:00Z\t${id}\t${lines}\n`;
     });
@@ -115,6 +116,10 @@ async function baseline(ch: ClickHouse, pool: Pool, bills: number, table: string
 }
 
 interface Scenario { bills: number; ms: number; timings: Record<string, number> }
+interface Repetition { cohort: Scenario; catchup: Scenario; base: { queryMs: number; copyMs: number } }
+/** A repetition's baseline (bare query + bare COPY), and its catch-up over it. */
+const baseMs = (r: Repetition) => r.base.queryMs + r.base.copyMs;
+const ratioOf = (r: Repetition) => r.catchup.ms / baseMs(r);
 
 export async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { quick: { type: 'boolean' }, subscribers: { type: 'string' }, 'calls-per-subscriber': { type: 'string' }, chunk: { type: 'string' }, repetitions: { type: 'string' } } });
@@ -144,7 +149,7 @@ export async function main(argv: string[]): Promise<void> {
     // one for the catch-up, then the baseline right after the catch-up. This machine's speed drifts by
     // tens of percent within minutes, so the figures are medians over the repetitions, and the ratio
     // is the median of each repetition's catch-up over the baseline measured next to it.
-    const reps: { cohort: Scenario; catchup: Scenario; base: { queryMs: number; copyMs: number } }[] = [];
+    const reps: Repetition[] = [];
     for (let rep = 0; rep < repetitions; rep++) {
       const runs: Record<string, Scenario> = {};
       for (const scenario of ['cohort', 'catchup'] as const) {
@@ -163,21 +168,20 @@ export async function main(argv: string[]): Promise<void> {
           log(`  ${rep + 1}/${repetitions} ${scenario}: ${s.billsCreated.toLocaleString()} bills in ${(runs[scenario]!.ms / 1000).toFixed(2)} s ${JSON.stringify(s.timingsMs)}`);
           if (scenario === 'catchup') {
             if (s.billsCreated !== subs) throw new Error(`catch-up billed ${s.billsCreated}, expected ${subs}`);
-            const base = await baseline(ch, db.pool, s.billsCreated, 'bare_bills');
-            log(`  ${rep + 1}/${repetitions} baseline: ${((base.queryMs + base.copyMs) / 1000).toFixed(2)} s (query ${(base.queryMs / 1000).toFixed(2)} + COPY ${(base.copyMs / 1000).toFixed(2)}); catch-up / baseline ${(runs.catchup!.ms / (base.queryMs + base.copyMs)).toFixed(2)}x`);
-            reps.push({ cohort: runs.cohort!, catchup: runs.catchup!, base });
+            const r = { cohort: runs.cohort!, catchup: runs.catchup!, base: await baseline(ch, db.pool, s.billsCreated) };
+            reps.push(r);
+            log(`  ${rep + 1}/${repetitions} baseline: ${(baseMs(r) / 1000).toFixed(2)} s (query ${(r.base.queryMs / 1000).toFixed(2)} + COPY ${(r.base.copyMs / 1000).toFixed(2)}); catch-up / baseline ${ratioOf(r).toFixed(2)}x`);
           }
         } finally {
           await db.drop().catch(() => {});
         }
       }
     }
-    const median = (xs: number[]) => { const v = [...xs].sort((a, b) => a - b); return v.length % 2 ? v[(v.length - 1) >> 1]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2; };
     const catchup = { bills: subs, ms: median(reps.map((r) => r.catchup.ms)) };
     const cohort = { bills: reps[0]!.cohort.bills, ms: median(reps.map((r) => r.cohort.ms)) };
     const base = { queryMs: median(reps.map((r) => r.base.queryMs)), copyMs: median(reps.map((r) => r.base.copyMs)) };
-    const baselineMs = median(reps.map((r) => r.base.queryMs + r.base.copyMs));
-    const ratio = median(reps.map((r) => r.catchup.ms / (r.base.queryMs + r.base.copyMs)));
+    const baselineMs = median(reps.map(baseMs));
+    const ratio = median(reps.map(ratioOf));
     const billsPerSecond = Math.round(catchup.bills / (catchup.ms / 1000));
     const baselinePerSecond = Math.round(catchup.bills / (baselineMs / 1000));
     const peakRssMiB = Math.round(process.resourceUsage().maxRSS / 1024);
@@ -189,7 +193,7 @@ export async function main(argv: string[]): Promise<void> {
     log(`baseline: bare aggregation query    ${(base.queryMs / 1000).toFixed(2)} s`);
     log(`baseline: bare COPY of ${catchup.bills.toLocaleString()} rows  ${(base.copyMs / 1000).toFixed(2)} s`);
     log(`baseline total                      ${(baselineMs / 1000).toFixed(2)} s = ${baselinePerSecond.toLocaleString()} bills/s`);
-    log(`catch-up / baseline                 ${ratio.toFixed(2)}x   (target < 2x; each repetition: ${reps.map((r) => (r.catchup.ms / (r.base.queryMs + r.base.copyMs)).toFixed(2)).join(', ')})`);
+    log(`catch-up / baseline                 ${ratio.toFixed(2)}x   (target < 2x; each repetition: ${reps.map((r) => ratioOf(r).toFixed(2)).join(', ')})`);
     log(`peak RSS (this process)             ${peakRssMiB} MiB`);
     console.log(JSON.stringify({
       bench: 'billing', unit: 'bills/s', value: billsPerSecond, baseline: baselinePerSecond,
@@ -197,7 +201,7 @@ export async function main(argv: string[]): Promise<void> {
       baselineSeconds: Number((baselineMs / 1000).toFixed(3)), timeVsBaseline: Number(ratio.toFixed(3)),
       cohortBills: cohort.bills, cohortSeconds: Number((cohort.ms / 1000).toFixed(3)), subscribers: subs, calls: Number(c),
       peakRssMiB, quick: Boolean(values.quick), repetitions,
-      runs: reps.map((r) => ({ cohortSeconds: Number((r.cohort.ms / 1000).toFixed(3)), catchupSeconds: Number((r.catchup.ms / 1000).toFixed(3)), baselineSeconds: Number(((r.base.queryMs + r.base.copyMs) / 1000).toFixed(3)) })),
+      runs: reps.map((r) => ({ cohortSeconds: Number((r.cohort.ms / 1000).toFixed(3)), catchupSeconds: Number((r.catchup.ms / 1000).toFixed(3)), baselineSeconds: Number((baseMs(r) / 1000).toFixed(3)) })),
     }));
   } finally {
     await ch.close();
