@@ -7,7 +7,7 @@
  * done in chunks of subscribers in phone-number order: stage the chunk's due
  * periods in ClickHouse, rate their usage there in one query (reading only
  * the chunk's callers' range of the calls) that also renders each bill's row
- * as COPY text, then write the chunk's bills and cursors in two PostgreSQL
+ * for PostgreSQL's binary COPY, then write the chunk's bills and cursors in two PostgreSQL
  * transactions (each a disjoint half of the subscribers, a subscriber's bills
  * and cursor always in the same one) while the next chunk is rated. A run killed at any point leaves each subscriber
  * either before or after a chunk's periods; the next run finds the rest
@@ -215,7 +215,7 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
     /**
      * Stages the chunk's periods in ClickHouse, rates their usage there (late usage first, the
      * few periods with any getting their late lines staged), and has the engine render every
-     * bill as a COPY row: one block of rows per writer.
+     * bill as a binary COPY tuple: one block of tuples per writer.
      */
     async function rateChunk(runId: string, chunk: Due[], rowsPerWriter: number[]): Promise<RenderedBills[]> {
       const items = chunk.map((d) => d.item);
@@ -242,7 +242,7 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
         // Loops, not Math.min(...array): a chunk can hold hundreds of thousands of periods.
         let lo = Infinity, hi = -Infinity;
         for (const x of items) { if (x.periodStartMs < lo) lo = x.periodStartMs; if (x.periodEndMs > hi) hi = x.periodEndMs; }
-        const runFields = { runId, issuedAt: iso(asOfMs), dueAt: iso(asOfMs + config.billingDueDays * DAY), watermark: iso(watermarkMs) };
+        const runFields = { runId, issuedAtMs: asOfMs, dueAtMs: asOfMs + config.billingDueDays * DAY, watermarkMs };
         return await time('rate', () => renderBills(ch, stageId, arrays, runFields, watermarkMs, { lo, hi }, sources, rowsPerWriter, withLate));
       } finally {
         // Off the chunk's path (its bills wait for the rating, not for this); awaited before the run ends.

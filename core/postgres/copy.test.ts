@@ -1,7 +1,7 @@
-/** COPY in against a real PostgreSQL: every value arrives as it was given, from lines or from bytes already in COPY text. */
+/** COPY in against a real PostgreSQL: every value arrives as it was given, from lines of COPY text or from tuples of the binary format. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { freshPostgres, type FreshPostgres } from '../../test/pg.ts';
-import { copyBuffer, copyIn, copyText } from './index.ts';
+import { copyBinary, copyIn, copyText } from './index.ts';
 
 let db: FreshPostgres | undefined;
 afterEach(async () => { await db?.close(); db = undefined; });
@@ -21,19 +21,32 @@ describe('COPY in', () => {
     } finally { client.release(); }
   });
 
-  it('copyBuffer stores rows of COPY text as they are, across its 64 KiB pieces, and returns the count the server stored', async () => {
+  it('copyBinary stores tuples of the binary COPY format as they are, across its 64 KiB pieces, and returns the count the server stored', async () => {
     db = await freshPostgres({ migrate: false });
-    const values = ['plain', 'tab\there', 'back\\slash', '{"d":"\\u00e9"}', 'ünïcødé ☎', ''];
+    const values = ['plain', 'tab\there', 'new\nline', 'back\\slash', '{"d":"\\u00e9"}', 'ünïcødé ☎', ''];
     const client = await db.pool.connect();
     try {
-      await client.query('CREATE TABLE t (n integer, v text)');
-      const rows = Array.from({ length: 30_000 }, (_, i) => [i, values[i % values.length]!] as const);
-      const text = Buffer.from(rows.map(([n, v]) => `${n}\t${copyText(v)}\n`).join(''), 'utf8');
-      expect(text.length).toBeGreaterThan(4 * 65_536);
-      expect(await copyBuffer(client, 'COPY t FROM STDIN', text)).toBe(rows.length);
-      const { rows: back } = await client.query<{ n: number; v: string }>('SELECT n, v FROM t ORDER BY n');
-      expect(back).toEqual(rows.map(([n, v]) => ({ n, v })));
-      await expect(copyBuffer(client, 'COPY t FROM STDIN', Buffer.from('1\tno newline at the end, then a second row\nx\ty\n'))).rejects.toThrow(/integer/);
+      await client.query('CREATE TABLE t (n integer, v text, at timestamptz, big bigint)');
+      const rows = Array.from({ length: 30_000 }, (_, i) => ({ n: i, v: values[i % values.length]!, at: new Date(Date.UTC(2026, 10, 30) + i * 1000), big: BigInt(i) * 4_000_000_000n }));
+      // Field count, then each field's length and its big-endian bytes; timestamptz counts microseconds from 2000-01-01.
+      const tuple = (r: (typeof rows)[number]) => {
+        const v = Buffer.from(r.v, 'utf8');
+        const b = Buffer.alloc(2 + 8 + 4 + v.length + 12 + 12);
+        let at = b.writeInt16BE(4, 0);
+        at = b.writeInt32BE(4, at); at = b.writeInt32BE(r.n, at);
+        at = b.writeInt32BE(v.length, at); at += v.copy(b, at);
+        at = b.writeInt32BE(8, at); at = b.writeBigInt64BE(BigInt(r.at.getTime() - Date.UTC(2000, 0, 1)) * 1000n, at);
+        at = b.writeInt32BE(8, at); b.writeBigInt64BE(r.big, at);
+        return b;
+      };
+      const tuples = Buffer.concat(rows.map(tuple));
+      expect(tuples.length).toBeGreaterThan(4 * 65_536);
+      expect(await copyBinary(client, 'COPY t FROM STDIN (FORMAT binary)', tuples)).toBe(rows.length);
+      const { rows: back } = await client.query('SELECT n, v, at, big::text FROM t ORDER BY n');
+      expect(back).toEqual(rows.map((r) => ({ ...r, big: String(r.big) })));
+      // A tuple cut short is refused, and nothing of its COPY is stored.
+      await expect(copyBinary(client, 'COPY t FROM STDIN (FORMAT binary)', tuples.subarray(0, tuples.length - 3))).rejects.toThrow(/unexpected EOF|row field count/);
+      expect((await client.query('SELECT count(*)::int AS c FROM t')).rows).toEqual([{ c: rows.length }]);
     } finally { client.release(); }
   });
 });

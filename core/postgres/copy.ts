@@ -37,14 +37,23 @@ export async function copyIn<T>(client: PoolClient, sql: string, items: Iterable
   await pipeline(Readable.from(byteChunks(items, line)), client.query(copyFrom(sql)));
 }
 
+/** PostgreSQL's binary COPY header (signature, flags, no extension) and trailer (a field count of -1). */
+const BINARY_HEADER = Buffer.concat([Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(8)]);
+const BINARY_TRAILER = Buffer.from([0xff, 0xff]);
+
 /**
- * Runs `sql` (a COPY … FROM STDIN) with rows already in COPY text form (UTF-8,
- * each ending in a newline), sent as views of `text` in 64 KiB pieces; returns
- * the rows stored, as the server counted them.
+ * Runs `sql` (a COPY … FROM STDIN (FORMAT binary)) with `tuples`, tuples of
+ * PostgreSQL's binary COPY format back to back: sent between the format's
+ * header and trailer, as views of `tuples` in 64 KiB pieces. Returns the rows
+ * stored, as the server counted them.
  */
-export async function copyBuffer(client: PoolClient, sql: string, text: Buffer): Promise<number> {
+export async function copyBinary(client: PoolClient, sql: string, tuples: Buffer): Promise<number> {
   const PIECE = 1 << 16;
   const copy = client.query(copyFrom(sql));
-  await pipeline(Readable.from((function* () { for (let i = 0; i < text.length; i += PIECE) yield text.subarray(i, i + PIECE); })()), copy);
+  await pipeline(Readable.from((function* () {
+    yield BINARY_HEADER;
+    for (let i = 0; i < tuples.length; i += PIECE) yield tuples.subarray(i, i + PIECE);
+    yield BINARY_TRAILER;
+  })()), copy);
   return copy.rowCount;
 }

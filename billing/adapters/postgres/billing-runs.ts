@@ -7,7 +7,7 @@
  * no-op for periods already billed. Each subscriber's bills and the cursor
  * that follows from them commit together.
  */
-import { copyBuffer, copyIn, COPY_NULL, withTransaction, type Pool, type PoolClient } from '../../../core/postgres/index.ts';
+import { copyBinary, copyIn, COPY_NULL, withTransaction, type Pool, type PoolClient } from '../../../core/postgres/index.ts';
 import { conflict } from '../../../core/errors.ts';
 import { mapPgError } from './errors.ts';
 
@@ -25,8 +25,8 @@ export interface DueSubscriber {
   lastWatermarkMs?: number;
 }
 
-/** Bills as rows of COPY text (each ending in a newline) holding `columns`, as the rating query renders them. */
-export interface RenderedBills { columns: readonly string[]; text: Buffer; rows: number }
+/** Bills as tuples of PostgreSQL's binary COPY format (back to back, no header) holding `columns`, as the rating query renders them. */
+export interface RenderedBills { columns: readonly string[]; tuples: Buffer; rows: number }
 
 /** A bill line as stored (bills.lines, json) and served. */
 export interface BillLineDoc {
@@ -126,12 +126,12 @@ async function writeBillsTx(pool: Pool, pending: RenderedBills | PromiseLike<Ren
     // through INSERT ... ON CONFLICT DO NOTHING instead.
     await client.query('SAVEPOINT direct_copy');
     try {
-      return await copyBuffer(client, `COPY bills (${columns}) FROM STDIN`, bills.text);
+      return await copyBinary(client, `COPY bills (${columns}) FROM STDIN (FORMAT binary)`, bills.tuples);
     } catch (e) {
       if ((e as { code?: string }).code !== '23505') throw e;
       await client.query('ROLLBACK TO SAVEPOINT direct_copy');
       await client.query(`CREATE TEMP TABLE stage_bills (LIKE bills INCLUDING DEFAULTS) ON COMMIT DROP`);
-      await copyBuffer(client, `COPY stage_bills (${columns}) FROM STDIN`, bills.text);
+      await copyBinary(client, `COPY stage_bills (${columns}) FROM STDIN (FORMAT binary)`, bills.tuples);
       const r = await client.query(`INSERT INTO bills (${columns}) SELECT ${columns} FROM stage_bills ON CONFLICT DO NOTHING`);
       return r.rowCount ?? 0;
     }
