@@ -62,6 +62,8 @@ export interface BillingRunStore {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+/** A due subscriber in its group's text: its id (36 characters), then its phone number (+1 and ten digits). */
+const MEMBER = 36 + 12;
 
 /** iso() remembering what it formatted: the instants of a run's COPY lines repeat (a cohort's period bounds, the run's watermark). */
 const isoCached = () => {
@@ -178,24 +180,32 @@ export function createBillingRunStore(pool: Pool): BillingRunStore {
 
     async dueSubscribers(cutoffMs) {
       // Every subscriber has a cursor (0032): one scan of the narrow cursor table, and only the
-      // due rows joined to their subscribers. Rows as arrays and the watermark as epoch
-      // milliseconds: a catch-up reads every subscriber, and per-row objects and Dates were
-      // most of this stage.
-      const { rows } = await pool.query<[string, string, string, string, string, number, boolean, number | null]>({
-        text: `SELECT s.id, s.phone_number, s.subscription_date, s.time_zone, s.plan, c.next_period_index,
-                      c.next_period_end = '-infinity' AS unplaced, (extract(epoch FROM c.last_watermark) * 1000)::float8
+      // due rows joined to their subscribers. A catch-up reads every subscriber, and building
+      // eight strings per row (and the garbage of it) was most of this stage: the due subscribers
+      // come grouped by what they share (anchor date, zone, plan, cursor), each group's ids and
+      // phone numbers as one text of fixed-width members (a uuid is 36 characters, an E.164 NANP
+      // number 12: the schema checks both), and the watermark as epoch milliseconds.
+      const { rows } = await pool.query<[string, string, string, number, boolean, number | null, string, number]>({
+        text: `SELECT s.subscription_date, s.time_zone, s.plan, c.next_period_index, c.next_period_end = '-infinity' AS unplaced,
+                      (extract(epoch FROM c.last_watermark) * 1000)::float8, string_agg(s.id::text || s.phone_number, ''), count(*)
                  FROM billing_cursors c JOIN subscribers s ON s.id = c.subscriber_id
-                WHERE c.next_period_end <= $1 AND s.status <> 'closed'`,
+                WHERE c.next_period_end <= $1 AND s.status <> 'closed'
+                GROUP BY 1, 2, 3, 4, 5, 6`,
         values: [new Date(cutoffMs)],
         rowMode: 'array',
       }).catch(mapPgError);
-      return rows.map(([id, phoneNumber, subscriptionDate, timeZone, plan, nextPeriodIndex, unplaced, lastWatermarkMs]): DueSubscriber => {
-        const sub: DueSubscriber = { id, phoneNumber, subscriptionDate, timeZone, plan };
-        // A cursor not placed yet is a subscriber never seen by a run.
-        if (!unplaced) sub.nextPeriodIndex = nextPeriodIndex;
-        if (lastWatermarkMs !== null) sub.lastWatermarkMs = lastWatermarkMs;
-        return sub;
-      });
+      const out: DueSubscriber[] = [];
+      for (const [subscriptionDate, timeZone, plan, nextPeriodIndex, unplaced, lastWatermarkMs, members, count] of rows) {
+        if (members.length !== MEMBER * count) throw new Error(`due subscribers: a group of ${count} came as ${members.length} characters, not ${MEMBER} each`);
+        for (let at = 0; at < members.length; at += MEMBER) {
+          const sub: DueSubscriber = { id: members.slice(at, at + 36), phoneNumber: members.slice(at + 36, at + MEMBER), subscriptionDate, timeZone, plan };
+          // A cursor not placed yet is a subscriber never seen by a run.
+          if (!unplaced) sub.nextPeriodIndex = nextPeriodIndex;
+          if (lastWatermarkMs !== null) sub.lastWatermarkMs = lastWatermarkMs;
+          out.push(sub);
+        }
+      }
+      return out;
     },
 
     writeBills: (bills, cursors) => writeBillsTx(pool, bills, cursors),
