@@ -122,10 +122,12 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
       const skipped: BillingRunSummary['skipped'] = [];
       try {
         const subs = await time('selectDue', () => store.dueSubscribers(cutoffMs));
+        // In phone-number order, so that the periods below come out in it too (a subscriber's in order).
+        const ordered = await time('order', async () => byPhoneNumber(subs));
         const due: Due[] = [];
         const cursorsNotDue: CursorUpdate[] = [];
         await time('periods', async () => {
-          for (const sub of subs) {
+          for (const sub of ordered) {
             try {
               const pno = planNo.get(sub.plan);
               if (pno === undefined) planOf(tariff, sub.plan); // throws the named error
@@ -162,8 +164,6 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
         // each chunk's rating query reads only its own range of the calls' primary key, so the
         // chunks together read the calls once, however many there are. The next chunk is rated in
         // ClickHouse while this one is written to PostgreSQL.
-        due.sort((a, b) => (a.sub.phoneNumber < b.sub.phoneNumber ? -1 : a.sub.phoneNumber > b.sub.phoneNumber ? 1 : a.period.index - b.period.index));
-        due.forEach((d, i) => { d.item.itemNo = i; });
         let rating: Promise<RenderedBills[]> | undefined;
         let writing: Promise<number> | undefined;
         let written = 0;
@@ -320,4 +320,26 @@ function lateLines(d: Due, rows: LateRow[]): BillLineDoc[] {
     if (a.premiumUnits > 0n) line.premiumCents = Math.min(amountCents, lineAmountCents(a.premiumUnits));
     return line;
   });
+}
+
+const NANP_E164 = /^\+1\d{10}$/;
+
+/**
+ * Subscribers in phone-number order. Their numbers are unique (the schema's key) and each is +1
+ * and ten digits, so the ten digits ordered as numbers give the text's order: sorted natively as
+ * a Float64Array (a comparator sort of 300,000 texts took ~0.5 s, ahead of everything else a
+ * run does). Numbers in another form, or repeated, are ordered by comparing the texts instead.
+ */
+export function byPhoneNumber<T extends { phoneNumber: string }>(subs: readonly T[]): T[] {
+  const keys = new Float64Array(subs.length);
+  const byKey = new Map<number, T>();
+  for (let i = 0; i < subs.length; i++) {
+    const sub = subs[i]!;
+    const key = NANP_E164.test(sub.phoneNumber) ? Number(sub.phoneNumber.slice(2)) : NaN;
+    if (Number.isNaN(key) || byKey.has(key)) return [...subs].sort((a, b) => (a.phoneNumber < b.phoneNumber ? -1 : a.phoneNumber > b.phoneNumber ? 1 : 0));
+    keys[i] = key;
+    byKey.set(key, sub);
+  }
+  keys.sort();
+  return Array.from(keys, (key) => byKey.get(key)!);
 }

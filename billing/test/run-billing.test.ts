@@ -457,7 +457,7 @@ describe('runBilling: skipped subscribers, ledger, a failed run resumed', () => 
       [a.runId, '2024-02-15T06:00:00.000Z', 'succeeded', 1, null, true],
       [b.runId, '2024-03-15T05:00:00.000Z', 'succeeded', 1, null, true],
     ]);
-    expect(Object.keys(rows[1].timings).sort()).toEqual(['cursors', 'late', 'periods', 'rate', 'selectDue', 'stage', 'write']);
+    expect(Object.keys(rows[1].timings).sort()).toEqual(['cursors', 'late', 'order', 'periods', 'rate', 'selectDue', 'stage', 'write']);
     for (const v of Object.values(rows[1].timings)) expect(Number.isInteger(v) && (v as number) >= 0).toBe(true);
     expect(b.timingsMs).toEqual(rows[1].timings);
   });
