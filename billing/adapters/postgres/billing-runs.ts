@@ -185,14 +185,20 @@ export function createBillingRunStore(pool: Pool): BillingRunStore {
       // come grouped by what they share (anchor date, zone, plan, cursor), each group's ids and
       // phone numbers as one text of fixed-width members (a uuid is 36 characters, an E.164 NANP
       // number 12: the schema checks both), and the watermark as epoch milliseconds.
-      const { rows } = await pool.query<[string, string, string, number, boolean, number | null, string, number]>({
-        text: `SELECT s.subscription_date, s.time_zone, s.plan, c.next_period_index, c.next_period_end = '-infinity' AS unplaced,
-                      (extract(epoch FROM c.last_watermark) * 1000)::float8, string_agg(s.id::text || s.phone_number, ''), count(*)
-                 FROM billing_cursors c JOIN subscribers s ON s.id = c.subscriber_id
-                WHERE c.next_period_end <= $1 AND s.status <> 'closed'
-                GROUP BY 1, 2, 3, 4, 5, 6`,
-        values: [new Date(cutoffMs)],
-        rowMode: 'array',
+      // In a transaction of its own, for work_mem: the join hashes every subscriber in a catch-up
+      // (~30 MB for 300,000), and at the default 4 MB it went to disk in batches (join and grouping
+      // of 300,000: 1.2 s against 0.75 s in memory).
+      const rows = await withTransaction(pool, async (client) => {
+        await client.query(`SET LOCAL work_mem = '64MB'`);
+        return (await client.query<[string, string, string, number, boolean, number | null, string, number]>({
+          text: `SELECT s.subscription_date, s.time_zone, s.plan, c.next_period_index, c.next_period_end = '-infinity' AS unplaced,
+                        (extract(epoch FROM c.last_watermark) * 1000)::float8, string_agg(s.id::text || s.phone_number, ''), count(*)
+                   FROM billing_cursors c JOIN subscribers s ON s.id = c.subscriber_id
+                  WHERE c.next_period_end <= $1 AND s.status <> 'closed'
+                  GROUP BY s.subscription_date, s.time_zone, s.plan, c.next_period_index, c.next_period_end = '-infinity', c.last_watermark`,
+          values: [new Date(cutoffMs)],
+          rowMode: 'array',
+        })).rows;
       }).catch(mapPgError);
       const out: DueSubscriber[] = [];
       for (const [subscriptionDate, timeZone, plan, nextPeriodIndex, unplaced, lastWatermarkMs, members, count] of rows) {
