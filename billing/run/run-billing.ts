@@ -90,18 +90,13 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
   const { arrays, planNo } = tariffArrays(tariff);
 
   return async function runBilling(opts = {}) {
-    // Periods per (subscription date, zone), the subscriber's list found once per subscriber object.
+    // Periods per (subscription date, zone): subscribers who share both share every period.
     const byAnchor = new Map<string, Period[]>();
-    const bySub = new WeakMap<DueSubscriber, Period[]>();
-    const periodOf = (sub: DueSubscriber, index: number): Period => {
-      let list = bySub.get(sub);
-      if (!list) {
-        const key = `${sub.subscriptionDate}|${sub.timeZone}`;
-        list = byAnchor.get(key);
-        if (!list) byAnchor.set(key, (list = []));
-        bySub.set(sub, list);
-      }
-      return (list[index] ??= periodAt(sub, index));
+    const periodsOf = (sub: DueSubscriber): Period[] => {
+      const key = `${sub.subscriptionDate}|${sub.timeZone}`;
+      let list = byAnchor.get(key);
+      if (!list) byAnchor.set(key, (list = []));
+      return list;
     };
     const asOfMs = opts.asOf === undefined ? clock.now() : toMillis(opts.asOf);
     const cutoffMs = asOfMs - config.billingGraceSeconds * 1000;
@@ -132,13 +127,14 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
               const pno = planNo.get(sub.plan);
               if (pno === undefined) planOf(tariff, sub.plan); // throws the named error
               let idx = sub.nextPeriodIndex ?? 0;
-              const first = periodOf(sub, 0);
+              const periods = periodsOf(sub);
+              const first = (periods[0] ??= periodAt(sub, 0));
               let lateAfterMs = sub.lastWatermarkMs ?? 0;
-              let p = periodOf(sub, idx);
+              let p = (periods[idx] ??= periodAt(sub, idx));
               const start = idx;
               const writer = writerOf(sub.id);
               let prev: Due | undefined;
-              for (; p.endMs <= cutoffMs; p = periodOf(sub, ++idx)) {
+              for (; p.endMs <= cutoffMs; idx++, p = (periods[idx] ??= periodAt(sub, idx))) {
                 if (prev) prev.next = p;
                 due.push(prev = {
                   sub, period: p, next: p,
