@@ -318,24 +318,41 @@ function lateLines(d: Due, rows: LateRow[]): BillLineDoc[] {
   });
 }
 
-const NANP_E164 = /^\+1\d{10}$/;
+/** The ten digits of a +1 and ten-digit number as a number (their text order is its order), or NaN. */
+function digitsOf(phoneNumber: string): number {
+  if (phoneNumber.length !== 12 || phoneNumber.charCodeAt(0) !== 43 /* + */ || phoneNumber.charCodeAt(1) !== 49 /* 1 */) return NaN;
+  let n = 0;
+  for (let i = 2; i < 12; i++) {
+    const d = phoneNumber.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return NaN;
+    n = n * 10 + d;
+  }
+  return n;
+}
 
 /**
  * Subscribers in phone-number order. Their numbers are unique (the schema's key) and each is +1
  * and ten digits, so the ten digits ordered as numbers give the text's order: sorted natively as
- * a Float64Array (a comparator sort of 300,000 texts took ~0.5 s, ahead of everything else a
- * run does). Numbers in another form, or repeated, are ordered by comparing the texts instead.
+ * a Float64Array, each subscriber placed at its number's rank (a comparator sort of 300,000
+ * texts took ~0.5 s, ahead of everything else a run does). Numbers in another form, or repeated,
+ * are ordered by comparing the texts instead.
  */
 export function byPhoneNumber<T extends { phoneNumber: string }>(subs: readonly T[]): T[] {
-  const keys = new Float64Array(subs.length);
-  const byKey = new Map<number, T>();
-  for (let i = 0; i < subs.length; i++) {
-    const sub = subs[i]!;
-    const key = NANP_E164.test(sub.phoneNumber) ? Number(sub.phoneNumber.slice(2)) : NaN;
-    if (Number.isNaN(key) || byKey.has(key)) return [...subs].sort((a, b) => (a.phoneNumber < b.phoneNumber ? -1 : a.phoneNumber > b.phoneNumber ? 1 : 0));
-    keys[i] = key;
-    byKey.set(key, sub);
+  const byText = () => [...subs].sort((a, b) => (a.phoneNumber < b.phoneNumber ? -1 : a.phoneNumber > b.phoneNumber ? 1 : 0));
+  const n = subs.length;
+  const keys = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    keys[i] = digitsOf(subs[i]!.phoneNumber);
+    if (Number.isNaN(keys[i])) return byText();
   }
-  keys.sort();
-  return Array.from(keys, (key) => byKey.get(key)!);
+  const sorted = keys.slice().sort();
+  for (let i = 1; i < n; i++) if (sorted[i] === sorted[i - 1]) return byText();
+  const out = new Array<T>(n);
+  for (let i = 0; i < n; i++) {
+    const key = keys[i]!;
+    let lo = 0, hi = n;
+    while (lo < hi) { const mid = (lo + hi) >>> 1; if (sorted[mid]! < key) lo = mid + 1; else hi = mid; }
+    out[lo] = subs[i]!;
+  }
+  return out;
 }
