@@ -7,12 +7,12 @@
  * done in chunks of subscribers in phone-number order: stage the chunk's due
  * periods in ClickHouse, rate their usage there in one query (reading only
  * the chunk's callers' range of the calls) that also renders each bill's row
- * for PostgreSQL's binary COPY, then write the chunk's bills and cursors in two PostgreSQL
- * transactions (each a disjoint half of the subscribers, a subscriber's bills
- * and cursor always in the same one) while the next chunk is rated. A run killed at any point leaves each subscriber
- * either before or after a chunk's periods; the next run finds the rest
- * through the cursors, and the unique keys on bills make a repeated chunk
- * create nothing.
+ * for PostgreSQL's binary COPY, then write the chunk's bills and cursors in
+ * two PostgreSQL transactions (each a disjoint half of the subscribers, a
+ * subscriber's bills and cursor always in the same one) while the next chunk
+ * is rated. A run killed at any point leaves each subscriber either before or
+ * after a chunk's periods; the next run finds the rest through the cursors,
+ * and the unique keys on bills make a repeated chunk create nothing.
  *
  * Watermark: a bill covers the calls ingested at or before W =
  * min(asOf, now) − lag. Calls of a billed period ingested after its bill's W
@@ -239,7 +239,7 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
         let lo = Infinity, hi = -Infinity;
         for (const x of items) { if (x.periodStartMs < lo) lo = x.periodStartMs; if (x.periodEndMs > hi) hi = x.periodEndMs; }
         const runFields = { runId, issuedAtMs: asOfMs, dueAtMs: asOfMs + config.billingDueDays * DAY, watermarkMs };
-        return await time('rate', () => renderBills(ch, stageId, arrays, runFields, watermarkMs, { lo, hi }, sources, rowsPerWriter, withLate));
+        return await time('rate', () => renderBills(ch, stageId, arrays, runFields, { lo, hi }, sources, rowsPerWriter, withLate));
       } finally {
         // Off the chunk's path (its bills wait for the rating, not for this); awaited before the run ends.
         drops.push(dropItems(ch, stageId).catch((err) => log.warn({ err, stageId }, 'could not drop staged billing items')));

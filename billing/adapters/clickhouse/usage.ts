@@ -309,11 +309,12 @@ const VERSION_SLOT = `toUInt32((plan_no - 1) * {maxVersions:UInt32} + greatest(a
  * The lines are JSON text in the tuple, which PostgreSQL checks on the way in.
  * Fails loudly on a call the tariff cannot rate rather than billing it at zero.
  */
-export async function renderBills(ch: ClickHouse, runId: string, t: TariffArrays, run: RunBillFields, watermarkMs: number, time: TimeBounds,
+export async function renderBills(ch: ClickHouse, runId: string, t: TariffArrays, run: RunBillFields, time: TimeBounds,
   sources: SourceBounds, rowsPerWriter: readonly number[], withLate: boolean): Promise<RenderedBills[]> {
   const itemCount = rowsPerWriter.reduce((a, b) => a + b, 0);
   const items = ch.table('billing_periods');
-  const params = { run: runId, w: dt(watermarkMs), lo: dt(time.lo), hi: dt(time.hi), srcLo: sources.lo, srcHi: sources.hi, ...tariffParams(t) };
+  // The bills' watermark is also the rated calls' bound: calls ingested at or before it.
+  const params = { run: runId, w: dt(run.watermarkMs), lo: dt(time.lo), hi: dt(time.hi), srcLo: sources.lo, srcHi: sources.hi, ...tariffParams(t) };
   let data: Buffer;
   try {
     data = await queryBytes(ch, `
