@@ -24,7 +24,7 @@ import type { Logger } from '../../core/log.ts';
 import type { ClickHouse } from '../../core/clickhouse/client.ts';
 import { isDomainError } from '../../core/errors.ts';
 import { CALL_CLASSES, lateUsageDescription, lineAmountCents, periodAt, periodContaining, planOf, type Period, type Tariff } from '../domain/index.ts';
-import { dropItems, lateUsage, renderBills, stageItems, stageLate, writerOf, type LateLines, type LateRow, type TariffArrays, type UsageItem } from '../adapters/clickhouse/usage.ts';
+import { dropItems, lateUsage, renderBills, stageItems, stageLate, writerOf, type LateLines, type LateRow, type StagedPeriod, type TariffArrays, type UsageItem } from '../adapters/clickhouse/usage.ts';
 import type { BillingRunStore, BillLineDoc, CursorUpdate, DueSubscriber, RenderedBills } from '../adapters/postgres/billing-runs.ts';
 
 export interface BillingRunConfig {
@@ -82,12 +82,22 @@ export function tariffArrays(t: Tariff): { arrays: TariffArrays; planNo: Map<str
   };
 }
 
-/** A due period; `next` is the subscriber's period after it (where its cursor goes once it is billed). */
-interface Due { sub: DueSubscriber; period: Period; item: UsageItem; next: Period }
+/**
+ * A due period of a group of subscribers (they share it, and its late-usage window); `next` is
+ * the period after it (where their cursors go once it is billed). `stagedIn` is the last chunk
+ * that staged it.
+ */
+interface GroupPeriod extends StagedPeriod { period: Period; next: Period; stagedIn: number }
+
+/** What a group of due subscribers (DueSubscriber.group) has due, or why none of it can be billed. */
+type GroupDue = { periods: GroupPeriod[]; notDue: Period } | { error: Error };
+
+/** A due (subscriber, period): one bill. */
+interface Due extends UsageItem { sub: DueSubscriber; gp: GroupPeriod }
 
 export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
   const { store, ch, clock, log, tariff, config } = deps;
-  const { arrays, planNo } = tariffArrays(tariff);
+  const { arrays, planNo: planNo_ } = tariffArrays(tariff);
 
   return async function runBilling(opts = {}) {
     // Periods per (subscription date, zone): subscribers who share both share every period.
@@ -97,6 +107,35 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
       let list = byAnchor.get(key);
       if (!list) byAnchor.set(key, (list = []));
       return list;
+    };
+    let periodNos = 0;
+    /** The due periods of sub's group (every subscriber of the group has the same). */
+    const groupDue = (sub: DueSubscriber): GroupDue => {
+      try {
+        const planNo = planNo_.get(sub.plan);
+        if (planNo === undefined) planOf(tariff, sub.plan); // throws the named error
+        const periods = periodsOf(sub);
+        const first = (periods[0] ??= periodAt(sub, 0));
+        let lateAfterMs = sub.lastWatermarkMs ?? 0;
+        const due: GroupPeriod[] = [];
+        let idx = sub.nextPeriodIndex ?? 0;
+        let p = (periods[idx] ??= periodAt(sub, idx));
+        for (; p.endMs <= cutoffMs; idx++, p = (periods[idx] ??= periodAt(sub, idx))) {
+          const prev = due[due.length - 1];
+          if (prev) prev.next = p;
+          due.push({
+            periodNo: periodNos++, planNo: planNo!, periodStartMs: p.startMs, periodEndMs: p.endMs, lateAfterMs, firstStartMs: first.startMs,
+            periodIndex: p.index, periodStartLocal: p.startLocal, periodEndLocal: p.endLocal, period: p, next: p, stagedIn: -1,
+          });
+          lateAfterMs = 0; // a later period billed in this same run has no late window
+        }
+        const last = due[due.length - 1];
+        if (last) last.next = p;
+        return { periods: due, notDue: p };
+      } catch (e) {
+        if (!isDomainError(e)) throw e;
+        return { error: e };
+      }
     };
     const asOfMs = opts.asOf === undefined ? clock.now() : toMillis(opts.asOf);
     const cutoffMs = asOfMs - config.billingGraceSeconds * 1000;
@@ -122,38 +161,20 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
         const due: Due[] = [];
         const cursorsNotDue: CursorUpdate[] = [];
         await time('periods', async () => {
+          const groups: GroupDue[] = [];
           for (const sub of ordered) {
-            try {
-              const pno = planNo.get(sub.plan);
-              if (pno === undefined) planOf(tariff, sub.plan); // throws the named error
-              let idx = sub.nextPeriodIndex ?? 0;
-              const periods = periodsOf(sub);
-              const first = (periods[0] ??= periodAt(sub, 0));
-              let lateAfterMs = sub.lastWatermarkMs ?? 0;
-              let p = (periods[idx] ??= periodAt(sub, idx));
-              const start = idx;
-              const writer = writerOf(sub.id);
-              let prev: Due | undefined;
-              for (; p.endMs <= cutoffMs; idx++, p = (periods[idx] ??= periodAt(sub, idx))) {
-                if (prev) prev.next = p;
-                due.push(prev = {
-                  sub, period: p, next: p,
-                  item: {
-                    itemNo: due.length, sourceNumber: sub.phoneNumber, planNo: pno!, periodStartMs: p.startMs, periodEndMs: p.endMs, lateAfterMs, firstStartMs: first.startMs,
-                    subscriberId: sub.id, periodIndex: p.index, periodStartLocal: p.startLocal, periodEndLocal: p.endLocal, writer,
-                  },
-                });
-                lateAfterMs = 0; // a later period billed in this same run has no late window
-              }
-              if (prev) prev.next = p;
-              if (idx === start && sub.nextPeriodIndex === undefined) {
-                cursorsNotDue.push({ subscriberId: sub.id, nextPeriodIndex: idx, nextPeriodEndMs: p.endMs, lastWatermarkMs: null });
-              }
-            } catch (e) {
-              if (!isDomainError(e)) throw e;
-              skipped.push({ subscriberId: sub.id, reason: e.message });
-              rlog.error({ subscriberId: sub.id, err: e }, 'subscriber cannot be billed');
+            const g = (groups[sub.group] ??= groupDue(sub));
+            if ('error' in g) {
+              skipped.push({ subscriberId: sub.id, reason: g.error.message });
+              rlog.error({ subscriberId: sub.id, err: g.error }, 'subscriber cannot be billed');
+              continue;
             }
+            if (g.periods.length === 0) {
+              if (sub.nextPeriodIndex === undefined) cursorsNotDue.push({ subscriberId: sub.id, nextPeriodIndex: g.notDue.index, nextPeriodEndMs: g.notDue.endMs, lastWatermarkMs: null });
+              continue;
+            }
+            const writer = writerOf(sub.id);
+            for (const gp of g.periods) due.push({ itemNo: due.length, sourceNumber: sub.phoneNumber, periodNo: gp.periodNo, writer, subscriberId: sub.id, sub, gp });
           }
         });
         // Chunks are runs of subscribers in phone-number order (a subscriber's periods in order):
@@ -175,8 +196,8 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
             const chunk = due.slice(i, i + config.billingChunkSize);
             // The writers' halves of the subscribers: the rating renders each half's bills as one block.
             const halves: Due[][] = [[], []];
-            for (const d of chunk) halves[d.item.writer]!.push(d);
-            rating = rateChunk(runId, chunk, halves.map((h) => h.length));
+            for (const d of chunk) halves[d.writer]!.push(d);
+            rating = rateChunk(runId, chunk, halves, i);
             // Both promises are awaited below; handled here too, as either may fail while the other runs.
             rating.catch(() => {});
             // The previous chunk's write ends while this chunk is rated; this chunk's write then
@@ -213,33 +234,40 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
      * few periods with any getting their late lines staged), and has the engine render every
      * bill as a binary COPY tuple: one block of tuples per writer.
      */
-    async function rateChunk(runId: string, chunk: Due[], rowsPerWriter: number[]): Promise<RenderedBills[]> {
-      const items = chunk.map((d) => d.item);
+    async function rateChunk(runId: string, chunk: Due[], halves: Due[][], chunkNo: number): Promise<RenderedBills[]> {
       // Short (it is on every staged row): 48 random bits of the run's id, and the chunk.
-      const stageId = `${runId.replaceAll('-', '').slice(0, 12)}_${chunk[0]!.item.itemNo}`;
+      const stageId = `${runId.replaceAll('-', '').slice(0, 12)}_${chunk[0]!.itemNo}`;
       // The chunk's range of callers (it is in phone-number order): the calls' primary key skips the rest.
       const sources = { lo: chunk[0]!.sub.phoneNumber, hi: chunk[chunk.length - 1]!.sub.phoneNumber };
-      await time('stage', () => stageItems(ch, stageId, items));
+      // The chunk's due periods, each once; their bounds; how many items have late usage to look for.
+      const periods: GroupPeriod[] = [];
+      let lateCount = 0;
+      for (const d of chunk) {
+        if (d.gp.stagedIn !== chunkNo) { d.gp.stagedIn = chunkNo; periods.push(d.gp); }
+        if (d.gp.lateAfterMs > 0) lateCount++;
+      }
+      let lo = Infinity, hi = -Infinity;
+      let lateLo = Infinity, lateHi = -Infinity, minAfter = Infinity;
+      for (const p of periods) {
+        if (p.periodStartMs < lo) lo = p.periodStartMs;
+        if (p.periodEndMs > hi) hi = p.periodEndMs;
+        if (p.lateAfterMs > 0) {
+          if (p.firstStartMs < lateLo) lateLo = p.firstStartMs;
+          if (p.periodStartMs > lateHi) lateHi = p.periodStartMs;
+          if (p.lateAfterMs < minAfter) minAfter = p.lateAfterMs;
+        }
+      }
       try {
+        await time('stage', () => stageItems(ch, stageId, chunk, periods));
         let withLate = false;
-        const lateItems = items.filter((x) => x.lateAfterMs > 0);
-        if (lateItems.length) {
-          let lateLo = Infinity, lateHi = -Infinity, minAfter = Infinity;
-          for (const x of lateItems) {
-            if (x.firstStartMs < lateLo) lateLo = x.firstStartMs;
-            if (x.periodStartMs > lateHi) lateHi = x.periodStartMs;
-            if (x.lateAfterMs < minAfter) minAfter = x.lateAfterMs;
-          }
-          const rows = await time('late', () => lateUsage(ch, stageId, arrays, watermarkMs, { lo: lateLo, hi: lateHi }, sources, minAfter, lateItems.length));
+        if (lateCount) {
+          const rows = await time('late', () => lateUsage(ch, stageId, arrays, watermarkMs, { lo: lateLo, hi: lateHi }, sources, minAfter, lateCount));
           const late = lateLinesOf(chunk, rows);
           await time('late', () => stageLate(ch, stageId, late));
           withLate = late.length > 0;
         }
-        // Loops, not Math.min(...array): a chunk can hold hundreds of thousands of periods.
-        let lo = Infinity, hi = -Infinity;
-        for (const x of items) { if (x.periodStartMs < lo) lo = x.periodStartMs; if (x.periodEndMs > hi) hi = x.periodEndMs; }
         const runFields = { runId, issuedAtMs: asOfMs, dueAtMs: asOfMs + config.billingDueDays * DAY, watermarkMs };
-        return await time('rate', () => renderBills(ch, stageId, arrays, runFields, { lo, hi }, sources, rowsPerWriter, withLate));
+        return await time('rate', () => renderBills(ch, stageId, arrays, runFields, { lo, hi }, sources, halves, withLate));
       } finally {
         // Off the chunk's path (its bills wait for the rating, not for this); awaited before the run ends.
         drops.push(dropItems(ch, stageId).catch((err) => log.warn({ err, stageId }, 'could not drop staged billing items')));
@@ -276,7 +304,7 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
       for (let k = 0; k < half.length; k++) {
         const d = half[k]!;
         if (half[k + 1]?.sub === d.sub) continue;
-        out.push({ subscriberId: d.sub.id, nextPeriodIndex: d.next.index, nextPeriodEndMs: d.next.endMs, lastWatermarkMs: watermarkMs });
+        out.push({ subscriberId: d.sub.id, nextPeriodIndex: d.gp.next.index, nextPeriodEndMs: d.gp.next.endMs, lastWatermarkMs: watermarkMs });
       }
       return out;
     }
@@ -285,7 +313,7 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
 
 /** The late lines of the chunk's periods that have late calls, as their bills show them. */
 function lateLinesOf(chunk: Due[], rows: LateRow[]): LateLines[] {
-  const first = chunk[0]!.item.itemNo; // item numbers are consecutive within a chunk
+  const first = chunk[0]!.itemNo; // item numbers are consecutive within a chunk
   const byItem = new Map<number, LateRow[]>();
   for (const r of rows) (byItem.get(r.itemNo) ?? byItem.set(r.itemNo, []).get(r.itemNo)!).push(r);
   return [...byItem].map(([itemNo, itemRows]) => {

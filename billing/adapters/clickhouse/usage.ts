@@ -1,12 +1,13 @@
 /**
- * Usage and rating, as SQL in ClickHouse. The run stages its work list
- * (one row per due subscriber period) in `billing_periods`, then one query per
- * chunk joins it with `calls`, rates in the engine (each call's duration
- * rounded up to its class increment, multiplied by the rate of the tariff
- * version in force at the call's start, summed per line, rounded once, half
- * up, to the cent) and renders each period's bill as a tuple of PostgreSQL's
- * binary COPY format. No individual call, and no bill as an object, travels to
- * Node.
+ * Usage and rating, as SQL in ClickHouse. The run stages its work list (one
+ * row per due subscriber period in `billing_stage_items`, naming its due
+ * period in `billing_stage_periods`, which the subscribers who are due
+ * together share), then one query per chunk joins it with `calls`, rates in
+ * the engine (each call's duration rounded up to its class increment,
+ * multiplied by the rate of the tariff version in force at the call's start,
+ * summed per line, rounded once, half up, to the cent) and renders each
+ * period's bill as a tuple of PostgreSQL's binary COPY format. No individual
+ * call, and no bill as an object, travels to Node.
  *
  * Calls are read with FINAL over narrow ranges: a call stored twice (two
  * racing ingest replicas) counts once, its first stored copy winning, before
@@ -32,24 +33,37 @@ export interface TariffArrays {
   currencies: string[];
 }
 
-export interface UsageItem {
-  itemNo: number;
-  sourceNumber: string;
+/**
+ * A due period of a group of subscribers (same subscription date, zone, plan
+ * and cursor share every due period): staged once per chunk, named by the
+ * items of each of its subscribers.
+ */
+export interface StagedPeriod {
+  /** The run's number for it (unique within the run). */
+  periodNo: number;
   /** 1-based index into TariffArrays' plans. */
   planNo: number;
   periodStartMs: number;
   periodEndMs: number;
   /** Previous bill's watermark; 0 when the bill has no late usage to look for. */
   lateAfterMs: number;
-  /** Start of the subscriber's first period: nothing before it is theirs. */
+  /** Start of the subscribers' first period: nothing before it is theirs. */
   firstStartMs: number;
-  /** What the bill's row holds beyond its usage: the subscriber's id, the period's index and local dates. */
-  subscriberId: string;
   periodIndex: number;
   periodStartLocal: string;
   periodEndLocal: string;
+}
+
+/** A due (subscriber, period): one bill. */
+export interface UsageItem {
+  itemNo: number;
+  sourceNumber: string;
+  /** Its StagedPeriod's periodNo. */
+  periodNo: number;
   /** Which of the run's writer transactions stores the bill (0 or 1). */
   writer: number;
+  /** The bill's subscriber: not staged, written into the bill's row by renderBills. */
+  subscriberId: string;
 }
 
 /** Late calls, summed per 30-minute bucket of their start (every local midnight in North America falls on one). */
@@ -57,35 +71,43 @@ export interface LateRow { itemNo: number; callClass: string; bucketStartMs: num
 
 const dt = (ms: number) => new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
 
-const ITEM_COLUMNS = ['run_id', 'item_no', 'source_number', 'plan_no', 'period_start_ms', 'period_end_ms', 'late_after_ms', 'first_start_ms',
-  'subscriber_id', 'period_index', 'period_start_local', 'period_end_local', 'writer'] as const;
+const ITEM_COLUMNS = ['run_id', 'item_no', 'source_number', 'plan_no', 'period_start_ms', 'period_end_ms', 'late_after_ms', 'first_start_ms', 'period_no', 'writer'] as const;
+const PERIOD_COLUMNS = ['run_id', 'period_no', 'plan_no', 'period_start_ms', 'period_index', 'period_start_local', 'period_end_local'] as const;
+
+/** TabSeparated rows written straight into a Buffer (a chunk's rows held as strings lived long enough to be promoted). */
+function tsvOf<T>(rows: readonly T[], bytesPerRow: number, line: (row: T) => string): Buffer {
+  let buf = Buffer.allocUnsafe(bytesPerRow * Math.max(1, rows.length));
+  let len = 0;
+  for (const row of rows) {
+    const l = line(row);
+    if (buf.length - len < l.length) { const next = Buffer.allocUnsafe(buf.length * 2 + l.length); buf.copy(next, 0, 0, len); buf = next; }
+    // Every staged text is ASCII (numbers, digits, dates): one byte per character.
+    len += buf.write(l, len, 'latin1');
+  }
+  return buf.subarray(0, len);
+}
 
 /**
- * Stages a chunk's periods. The rows are written straight into Buffers (a
- * chunk's lines held as strings lived long enough to be promoted, and garbage
- * collection was most of staging's time), and a large chunk goes in as two
- * inserts at once: the engine parses each on one thread (~200 ms per 100,000
- * rows), and the chunk's rating waits for both.
+ * Stages a chunk's due periods and items, both at once (the rating waits for
+ * both). The engine parses each insert on one thread, so what staging costs
+ * is its bytes: an item is its number, its caller's number, its period's
+ * number and its writer.
  */
-export async function stageItems(ch: ClickHouse, runId: string, items: UsageItem[]): Promise<void> {
-  const parts = items.length >= 20_000 ? 2 : 1;
-  const per = Math.ceil(items.length / parts);
-  const inserts: Promise<void>[] = [];
-  for (let from = 0; from < items.length; from += per) {
-    let buf = Buffer.allocUnsafe(160 * Math.min(per, items.length - from));
-    let len = 0;
-    for (let j = from; j < Math.min(from + per, items.length); j++) {
-      const it = items[j]!;
-      // The first period's start is read with late usage only.
-      const line = `${runId}\t${it.itemNo}\t${it.sourceNumber}\t${it.planNo}\t${it.periodStartMs}\t${it.periodEndMs}\t${it.lateAfterMs}\t${it.lateAfterMs > 0 ? it.firstStartMs : 0}\t`
-        + `${it.subscriberId}\t${it.periodIndex}\t${it.periodStartLocal}\t${it.periodEndLocal}\t${it.writer}\n`;
-      if (buf.length - len < line.length) { const next = Buffer.allocUnsafe(buf.length * 2 + line.length); buf.copy(next, 0, 0, len); buf = next; }
-      len += buf.write(line, len, 'latin1');
-    }
-    inserts.push(insertTabSeparated(ch, 'billing_periods', ITEM_COLUMNS, buf.subarray(0, len)));
-  }
+export async function stageItems(ch: ClickHouse, stageId: string, items: readonly UsageItem[], periods: readonly StagedPeriod[]): Promise<void> {
+  const byNo = new Map(periods.map((p) => [p.periodNo, p]));
+  const periodRows = tsvOf(periods, 80, (p) =>
+    `${stageId}\t${p.periodNo}\t${p.planNo}\t${p.periodStartMs}\t${p.periodIndex}\t${p.periodStartLocal}\t${p.periodEndLocal}\n`);
+  const itemRows = tsvOf(items, 96, (it) => {
+    const p = byNo.get(it.periodNo);
+    if (!p) throw new Error(`staging: item ${it.itemNo} names period ${it.periodNo}, which is not staged with it`);
+    // The first period's start is read with late usage only.
+    return `${stageId}\t${it.itemNo}\t${it.sourceNumber}\t${p.planNo}\t${p.periodStartMs}\t${p.periodEndMs}\t${p.lateAfterMs}\t${p.lateAfterMs > 0 ? p.firstStartMs : 0}\t${it.periodNo}\t${it.writer}\n`;
+  });
   // Both settle before staging fails or returns.
-  const settled = await Promise.allSettled(inserts);
+  const settled = await Promise.allSettled([
+    insertTabSeparated(ch, 'billing_stage_periods', PERIOD_COLUMNS, periodRows),
+    insertTabSeparated(ch, 'billing_stage_items', ITEM_COLUMNS, itemRows),
+  ]);
   for (const r of settled) if (r.status === 'rejected') throw r.reason;
 }
 
@@ -104,7 +126,7 @@ export async function stageLate(ch: ClickHouse, runId: string, late: LateLines[]
 }
 
 export async function dropItems(ch: ClickHouse, runId: string): Promise<void> {
-  for (const table of ['billing_periods', 'billing_period_late']) {
+  for (const table of ['billing_stage_items', 'billing_stage_periods', 'billing_period_late']) {
     await ch.client.command({ query: `ALTER TABLE ${ch.table(table)} DROP PARTITION {run:String}`, query_params: { run: runId } });
   }
 }
@@ -222,8 +244,23 @@ function assertRated(unrated: string | undefined, callClass: string | undefined)
  */
 export const NARROW_CHUNK = 50_000;
 
-const narrowing = (itemCount: number, items: string, extra = '') =>
-  itemCount <= NARROW_CHUNK ? `PREWHERE source_number IN (SELECT source_number FROM ${items} WHERE run_id = {run:String}${extra})` : '';
+/**
+ * The chunk's staged items with fields of their due periods: `fields` are
+ * billing_stage_periods' columns or `expression AS name` over them, worked out
+ * once per due period, not per item.
+ */
+const itemsWithPeriodsSql = (ch: ClickHouse, itemFields: readonly string[], fields: readonly string[]) => {
+  const names = fields.map((f) => f.split(/\s+AS\s+/i).pop()!.trim());
+  return `(
+            SELECT ${itemFields.map((n) => `m.${n} AS ${n}`).join(', ')}, ${names.map((n) => `p.${n} AS ${n}`).join(', ')}
+            FROM (SELECT period_no, ${itemFields.join(', ')} FROM ${ch.table('billing_stage_items')} WHERE run_id = {run:String}) AS m
+            INNER JOIN (SELECT period_no, ${fields.join(', ')} FROM ${ch.table('billing_stage_periods')} WHERE run_id = {run:String}) AS p
+              ON p.period_no = m.period_no
+          )`;
+};
+
+const narrowing = (ch: ClickHouse, itemCount: number, extra = '') =>
+  itemCount <= NARROW_CHUNK ? `PREWHERE source_number IN (SELECT source_number FROM ${ch.table('billing_stage_items')} WHERE run_id = {run:String}${extra})` : '';
 
 /** Bounds of a chunk: its periods' instants (ms, half-open) and its callers' numbers (inclusive). */
 export interface TimeBounds { lo: number; hi: number }
@@ -231,8 +268,8 @@ export interface SourceBounds { lo: string; hi: string }
 
 /**
  * Which of a run's two writer transactions takes a subscriber's bills and
- * cursor: the parity of the last hex digit of its id (staged with each period,
- * checked on each rendered row).
+ * cursor: the parity of the last hex digit of its id (staged with each item;
+ * each rendered row is checked to be the item its writer expects).
  */
 export const writerOf = (subscriberId: string) => writerOfHexDigit(subscriberId.charCodeAt(subscriberId.length - 1));
 const writerOfHexDigit = (c: number) => (c <= 57 ? c - 48 : (c | 32) - 87) & 1;
@@ -265,30 +302,26 @@ const dateField = (ymd: string) => fixedField(4, be32(`toInt32(toDate32(${ymd}))
 const TUPLE_HEAD = 2 + (4 + 16) * 2 + (4 + 4) + (4 + 8) * 2 + (4 + 4) * 2;
 /** The fixed-width fields at a tuple's end: issued, due, watermark (instants) and the run id. */
 const TUPLE_TAIL = (4 + 8) * 3 + (4 + 16);
-/** Offset in a tuple of the last byte of its subscriber's id, whose last hex digit picks the writer. */
-const SUBSCRIBER_ID_LAST = 2 + (4 + 16) + 4 + 15;
+/** Offset in a tuple of its subscriber's id (the second field's bytes). */
+const SUBSCRIBER_ID = 2 + (4 + 16) + 4;
 
 /**
  * The calls of each staged period, joined with it and rated: the calls that
  * started inside the period and were ingested at or before the watermark.
  */
-const ratedCallsSql = (ch: ClickHouse, t: TariffArrays, itemCount: number) => {
-  const items = ch.table('billing_periods');
-  return `
+const ratedCallsSql = (ch: ClickHouse, t: TariffArrays, itemCount: number) => `
           SELECT i.item_no AS item_no, c.call_class AS call_class, ${ratedColumns(t)}
           FROM (
             SELECT source_number, call_class, started_at, duration_ms FROM ${ch.table('calls')} FINAL
-            ${narrowing(itemCount, items)}
+            ${narrowing(ch, itemCount)}
             WHERE source_number >= {srcLo:String} AND source_number <= {srcHi:String}
               AND started_at >= {lo:DateTime64(3, 'UTC')} AND started_at < {hi:DateTime64(3, 'UTC')}
               AND ingested_at <= {w:DateTime64(3, 'UTC')}
           ) AS c
           INNER JOIN (
-            SELECT item_no, source_number, plan_no, period_start, period_end
-            FROM ${items} WHERE run_id = {run:String}
+            SELECT item_no, source_number, plan_no, period_start, period_end FROM ${ch.table('billing_stage_items')} WHERE run_id = {run:String}
           ) AS i ON c.source_number = i.source_number
           WHERE c.started_at >= i.period_start AND c.started_at < i.period_end`;
-};
 
 /**
  * The (plan, version) slot of a staged period: the tariff version in force at
@@ -310,9 +343,8 @@ const VERSION_SLOT = `toUInt32((plan_no - 1) * {maxVersions:UInt32} + greatest(a
  * Fails loudly on a call the tariff cannot rate rather than billing it at zero.
  */
 export async function renderBills(ch: ClickHouse, runId: string, t: TariffArrays, run: RunBillFields, time: TimeBounds,
-  sources: SourceBounds, rowsPerWriter: readonly number[], withLate: boolean): Promise<RenderedBills[]> {
-  const itemCount = rowsPerWriter.reduce((a, b) => a + b, 0);
-  const items = ch.table('billing_periods');
+  sources: SourceBounds, writers: readonly (readonly UsageItem[])[], withLate: boolean): Promise<RenderedBills[]> {
+  const itemCount = writers.reduce((a, w) => a + w.length, 0);
   // The bills' watermark is also the rated calls' bound: calls ingested at or before it.
   const params = { run: runId, w: dt(run.watermarkMs), lo: dt(time.lo), hi: dt(time.hi), srcLo: sources.lo, srcHi: sources.hi, ...tariffParams(t) };
   let data: Buffer;
@@ -320,7 +352,8 @@ export async function renderBills(ch: ClickHouse, runId: string, t: TariffArrays
     data = await queryBytes(ch, `
       SELECT concat(char(0, ${RENDERED_BILL_COLUMNS.length}),
                     ${fixedField(16, 'UUIDToNum(generateUUIDv7())')},
-                    ${fixedField(16, 'UUIDStringToNum(subscriber_id)')},
+                    -- The subscriber's id is the run's to write: here, the item's number, then zeros.
+                    ${fixedField(16, `concat(${be32('item_no')}, toFixedString('', 12))`)},
                     ${fixedField(4, be32('period_index'))},
                     ${instantField('period_start_ms')}, ${instantField('period_end_ms')},
                     ${dateField('period_start_local')}, ${dateField('period_end_local')},
@@ -336,10 +369,10 @@ export async function renderBills(ch: ClickHouse, runId: string, t: TariffArrays
                     ${fixedField(16, 'UUIDStringToNum({runId:String})')})
       FROM (
         -- Sorted before the rows are rendered: the sort moves numbers, not the rows' text.
-        SELECT i.*, u.calls AS calls, u.seconds AS seconds, u.amounts AS amounts${withLate ? ', l.late_cents AS late_cents, l.late_lines AS late_lines' : ''}
+        SELECT ${['item_no', 'writer', 'period_index', 'period_start_ms', 'period_end_ms', 'period_start_local', 'period_end_local', 'plan_no', 'slot'].map((c) => `i.${c} AS ${c}`).join(', ')},
+               u.calls AS calls, u.seconds AS seconds, u.amounts AS amounts${withLate ? ', l.late_cents AS late_cents, l.late_lines AS late_lines' : ''}
         FROM (
-          SELECT item_no, subscriber_id, period_index, period_start_ms, period_end_ms, period_start_local, period_end_local, plan_no, writer, ${VERSION_SLOT} AS slot
-          FROM ${items} WHERE run_id = {run:String}
+          SELECT * FROM ${itemsWithPeriodsSql(ch, ['item_no', 'writer', 'period_start_ms', 'period_end_ms', 'plan_no'], ['period_index', 'period_start_local', 'period_end_local', `${VERSION_SLOT} AS slot`])}
         ) AS i
         LEFT JOIN (
           -- One group per period, its classes in arrays (class_no 1..n): a group per (period, class) and a
@@ -372,19 +405,19 @@ export async function renderBills(ch: ClickHouse, runId: string, t: TariffArrays
     assertRated(n, cls);
     throw e;
   }
-  // Tuples come in writer order: each writer's share is its count of tuples. Each is walked (its
-  // two variable-width fields give its length) and checked to be its writer's (a subscriber's bills
-  // and cursor must commit in the same transaction).
+  // Tuples come in writer order, each writer's in item order. Each is walked (its two variable-width
+  // fields give its length), checked to be the item the writer expects there (a subscriber's bills
+  // and cursor must commit in the same transaction), and given the item's subscriber.
   const out: RenderedBills[] = [];
   let pos = 0;
-  for (const [w, rows] of rowsPerWriter.entries()) {
+  for (const items of writers) {
     let end = pos;
-    for (let k = 0; k < rows; k++) {
+    for (const item of items) {
       const start = end;
       if (start + TUPLE_HEAD + 4 > data.length) throw new Error(`rating query: fewer bill rows than the ${itemCount} periods staged`);
-      if (data.readInt16BE(start) !== RENDERED_BILL_COLUMNS.length || data.readInt32BE(start + 2 + 20) !== 16) throw new Error('rating query: a bill row not in the binary COPY layout');
-      // The subscriber's id is the tuple's second field; a hex digit's parity is its low bit's.
-      if ((data[start + SUBSCRIBER_ID_LAST]! & 1) !== w) throw new Error('rating query: a bill row out of its writer\'s order');
+      if (data.readInt16BE(start) !== RENDERED_BILL_COLUMNS.length || data.readInt32BE(start + SUBSCRIBER_ID - 4) !== 16) throw new Error('rating query: a bill row not in the binary COPY layout');
+      if (data.readUInt32BE(start + SUBSCRIBER_ID) !== item.itemNo) throw new Error(`rating query: bill row of item ${data.readUInt32BE(start + SUBSCRIBER_ID)} where item ${item.itemNo} was expected`);
+      writeUuid(data, start + SUBSCRIBER_ID, item.subscriberId);
       let at = start + TUPLE_HEAD;
       at += 4 + data.readInt32BE(at); // currency
       at += 4 + 8; // total
@@ -392,11 +425,30 @@ export async function renderBills(ch: ClickHouse, runId: string, t: TariffArrays
       end = at + TUPLE_TAIL;
       if (end > data.length) throw new Error(`rating query: a bill row cut short (${itemCount} periods staged)`);
     }
-    out.push({ columns: RENDERED_BILL_COLUMNS, tuples: data.subarray(pos, end), rows });
+    out.push({ columns: RENDERED_BILL_COLUMNS, tuples: data.subarray(pos, end), rows: items.length });
     pos = end;
   }
   if (pos !== data.length) throw new Error(`rating query: more bill rows than the ${itemCount} periods staged`);
   return out;
+}
+
+/** A hex digit's value, or -1. */
+const hexValue = (c: number) => (c >= 48 && c <= 57 ? c - 48 : (c |= 32) >= 97 && c <= 102 ? c - 87 : -1);
+
+/** Writes a UUID given as text (8-4-4-4-12 hex digits) as its 16 bytes at `at`. */
+export function writeUuid(buf: Buffer, at: number, uuid: string): void {
+  if (uuid.length !== 36) throw new TypeError(`not a UUID: ${JSON.stringify(uuid)}`);
+  let o = at;
+  for (let i = 0; i < 36; i += 2) {
+    if (i === 8 || i === 13 || i === 18 || i === 23) {
+      if (uuid.charCodeAt(i) !== 45 /* - */) throw new TypeError(`not a UUID: ${JSON.stringify(uuid)}`);
+      i -= 1;
+      continue;
+    }
+    const hi = hexValue(uuid.charCodeAt(i)), lo = hexValue(uuid.charCodeAt(i + 1));
+    if (hi < 0 || lo < 0) throw new TypeError(`not a UUID: ${JSON.stringify(uuid)}`);
+    buf[o++] = (hi << 4) | lo;
+  }
 }
 
 /**
@@ -407,7 +459,6 @@ export async function renderBills(ch: ClickHouse, runId: string, t: TariffArrays
  * half-hour UTC boundary). Old granules are skipped by the ingested_at index.
  */
 export async function lateUsage(ch: ClickHouse, runId: string, t: TariffArrays, watermarkMs: number, time: TimeBounds, sources: SourceBounds, minLateAfterMs: number, itemCount = NARROW_CHUNK): Promise<LateRow[]> {
-  const items = ch.table('billing_periods');
   const rs = await ch.client.query({
     query: `
       SELECT item_no, call_class, bucket_ms, count() AS calls, sum(bsec) AS billable_seconds,
@@ -417,12 +468,12 @@ export async function lateUsage(ch: ClickHouse, runId: string, t: TariffArrays, 
         SELECT i.item_no AS item_no, c.call_class AS call_class, intDiv(toUnixTimestamp64Milli(c.started_at), 1800000) * 1800000 AS bucket_ms, ${ratedColumns(t)}
         FROM (
           SELECT source_number, call_class, started_at, duration_ms, ingested_at FROM ${ch.table('calls')} FINAL
-          ${narrowing(itemCount, items, ` AND late_after_ms > 0`)}
+          ${narrowing(ch, itemCount, ' AND late_after_ms > 0')}
           WHERE source_number >= {srcLo:String} AND source_number <= {srcHi:String}
             AND started_at >= {lo:DateTime64(3, 'UTC')} AND started_at < {hi:DateTime64(3, 'UTC')}
             AND ingested_at > {minAfter:DateTime64(3, 'UTC')} AND ingested_at <= {w:DateTime64(3, 'UTC')}
         ) AS c
-        INNER JOIN (SELECT item_no, source_number, plan_no, period_start, late_after, first_start FROM ${items}
+        INNER JOIN (SELECT item_no, source_number, plan_no, period_start, late_after, first_start FROM ${ch.table('billing_stage_items')}
                     WHERE run_id = {run:String} AND late_after_ms > 0) AS i
           ON c.source_number = i.source_number
         WHERE c.started_at >= i.first_start AND c.started_at < i.period_start AND c.ingested_at > i.late_after

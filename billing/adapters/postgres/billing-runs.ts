@@ -23,6 +23,11 @@ export interface DueSubscriber {
   /** From the cursor; undefined for a subscriber never seen by a run. */
   nextPeriodIndex?: number;
   lastWatermarkMs?: number;
+  /**
+   * Subscribers with the same group number share everything above but their id and number
+   * (so every due period): the run works those out once per group.
+   */
+  group: number;
 }
 
 /** Bills as tuples of PostgreSQL's binary COPY format (back to back, no header) holding `columns`, as the rating query renders them. */
@@ -201,10 +206,10 @@ export function createBillingRunStore(pool: Pool): BillingRunStore {
         })).rows;
       }).catch(mapPgError);
       const out: DueSubscriber[] = [];
-      for (const [subscriptionDate, timeZone, plan, nextPeriodIndex, unplaced, lastWatermarkMs, members, count] of rows) {
+      for (const [group, [subscriptionDate, timeZone, plan, nextPeriodIndex, unplaced, lastWatermarkMs, members, count]] of rows.entries()) {
         if (members.length !== MEMBER * count) throw new Error(`due subscribers: a group of ${count} came as ${members.length} characters, not ${MEMBER} each`);
         for (let at = 0; at < members.length; at += MEMBER) {
-          const sub: DueSubscriber = { id: members.slice(at, at + 36), phoneNumber: members.slice(at + 36, at + MEMBER), subscriptionDate, timeZone, plan };
+          const sub: DueSubscriber = { id: members.slice(at, at + 36), phoneNumber: members.slice(at + 36, at + MEMBER), subscriptionDate, timeZone, plan, group };
           // A cursor not placed yet is a subscriber never seen by a run.
           if (!unplaced) sub.nextPeriodIndex = nextPeriodIndex;
           if (lastWatermarkMs !== null) sub.lastWatermarkMs = lastWatermarkMs;
