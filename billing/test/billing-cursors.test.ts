@@ -48,4 +48,31 @@ describe('billing cursors', () => {
       { id: c, idx: 0, end: '2024-06-15T04:00:00.000Z', wm: null },
     ]);
   });
+
+  it('moves many cursors to their destinations at once; in one destination a stale cursor stays and a missing one is created', async () => {
+    db = await freshPostgres();
+    const store = createBillingRunStore(db.pool);
+    const ids = await Promise.all(Array.from({ length: 6 }, (_, i) => insertSubscriber(db!.pool, { phoneNumber: `+1202555011${i}` })));
+    // A cursor ahead of where this write would put it, and one missing (made so by hand: the schema refuses deleting one).
+    await store.writeCursors([{ subscriberId: ids[1]!, nextPeriodIndex: 5, nextPeriodEndMs: at('2024-08-15T04:00:00Z'), lastWatermarkMs: at('2024-07-15T06:00:00Z') }]);
+    await db.pool.query('ALTER TABLE billing_cursors DISABLE TRIGGER billing_cursors_no_delete');
+    await db.pool.query('DELETE FROM billing_cursors WHERE subscriber_id = $1', [ids[2]]);
+    await db.pool.query('ALTER TABLE billing_cursors ENABLE TRIGGER billing_cursors_no_delete');
+    const w = at('2024-03-15T06:00:00Z');
+    await store.writeCursors([
+      ...[0, 1, 2].map((i) => ({ subscriberId: ids[i]!, nextPeriodIndex: 2, nextPeriodEndMs: at('2024-04-15T04:00:00Z'), lastWatermarkMs: w })),
+      ...[3, 4].map((i) => ({ subscriberId: ids[i]!, nextPeriodIndex: 2, nextPeriodEndMs: at('2024-04-15T05:00:00Z'), lastWatermarkMs: w })),
+      { subscriberId: ids[5]!, nextPeriodIndex: 1, nextPeriodEndMs: at('2024-04-15T04:00:00Z'), lastWatermarkMs: null },
+    ]);
+    const { rows } = await db.pool.query(`SELECT subscriber_id AS id, next_period_index AS idx, next_period_end AS end, last_watermark AS wm FROM billing_cursors`);
+    const byId = new Map(rows.map((r) => [r.id, { idx: r.idx, end: (r.end as Date).toISOString(), wm: (r.wm as Date | null)?.toISOString() ?? null }]));
+    expect(ids.map((id) => byId.get(id))).toEqual([
+      { idx: 2, end: '2024-04-15T04:00:00.000Z', wm: '2024-03-15T06:00:00.000Z' },
+      { idx: 5, end: '2024-08-15T04:00:00.000Z', wm: '2024-07-15T06:00:00.000Z' },
+      { idx: 2, end: '2024-04-15T04:00:00.000Z', wm: '2024-03-15T06:00:00.000Z' },
+      { idx: 2, end: '2024-04-15T05:00:00.000Z', wm: '2024-03-15T06:00:00.000Z' },
+      { idx: 2, end: '2024-04-15T05:00:00.000Z', wm: '2024-03-15T06:00:00.000Z' },
+      { idx: 1, end: '2024-04-15T04:00:00.000Z', wm: null },
+    ]);
+  });
 });
