@@ -13,7 +13,10 @@ import { storeCalls, type TestCall } from '../../test/calls.ts';
 import { copyIn, createPool } from '../../core/postgres/index.ts';
 import { isDomainError } from '../../core/errors.ts';
 import { createBillingRunStore, type BillingRunStore, type CursorUpdate } from '../adapters/postgres/billing-runs.ts';
-import { addSubscribers, billingHarness, readBills, type Harness, type NewSubscriber, type StoredBill } from './support/harness.ts';
+import { addSubscribers, billingHarness, readBills, tariff, TEST_CONFIG, type Harness, type NewSubscriber, type StoredBill } from './support/harness.ts';
+import { createBillingRunner } from '../run/run-billing.ts';
+import { silentLogger } from '../../core/log.ts';
+import type { Tariff } from '../domain/index.ts';
 import { call, iso, lateLine, line, monthly, ms, resend } from './support/calls.ts';
 
 const NY = '+12125550100';
@@ -464,16 +467,28 @@ describe('runBilling: skipped subscribers, ledger, a failed run resumed', () => 
 
   it('a chunk whose rating fails writes nothing, not even the cursors its writers moved while it was rated', async () => {
     const x = await setup('2024-03-15T05:00:00Z', [NY_SUB], [call(NY, CHI, '2024-01-20T15:00:00Z', 61_000)]);
-    // A call of a class the tariff does not know: the rating query refuses the whole chunk.
-    await x.ch.client.command({
-      query: `INSERT INTO ${x.ch.table('calls')} (call_id, source_number, target_number, started_at, ended_at, duration_ms, source_country, target_country, call_class, ingested_at)
-              VALUES ('bogus-1', '${NY}', '${CHI}', '2024-01-21 15:00:00.000', '2024-01-21 15:01:00.000', 60000, 'US', 'US', 'bogus', '2024-01-21 15:01:00.000')`,
-    });
-    const err = await runAt(x, '2024-03-15T05:00:00Z').catch((e: Error) => e);
-    expect((err as Error).message).toMatch(/of class 'bogus' cannot be rated/);
+    // A tariff whose standard plan starts after that call: the call cannot be rated, and the rating
+    // query refuses the whole chunk rather than bill it at zero.
+    const standard = tariff.plans.standard!;
+    const late: Tariff = { ...tariff, plans: { ...tariff.plans, standard: { ...standard, versions: [{ ...standard.versions[0]!, effectiveFromMs: Date.parse('2024-01-21T00:00:00Z') }] } } };
+    const runner = createBillingRunner({ store: x.store, ch: x.ch, clock: x.clock, log: silentLogger(), tariff: late, config: TEST_CONFIG });
+    x.clock.set('2024-03-15T05:00:00Z');
+    const err = await runner({ asOf: '2024-03-15T05:00:00Z' }).catch((e: Error) => e);
+    expect((err as Error).message).toMatch(/1 call\(s\) of class 'domestic' cannot be rated by the tariff/);
     expect(await readBills(x.db.pool)).toEqual([]);
     const { rows } = await x.db.pool.query(`SELECT next_period_index, next_period_end = '-infinity' AS unplaced FROM billing_cursors`);
     expect(rows).toEqual([{ next_period_index: 0, unplaced: true }]);
+  });
+
+  it('the calls table refuses a class it does not know, naming it', async () => {
+    const x = await setup('2024-03-15T05:00:00Z', [NY_SUB]);
+    const err = await x.ch.client.command({
+      query: `INSERT INTO ${x.ch.table('calls')} (call_id, source_number, target_number, started_at, ended_at, duration_ms, source_country, target_country, call_class, ingested_at)
+              VALUES ('bogus-1', '${NY}', '${CHI}', '2024-01-21 15:00:00.000', '2024-01-21 15:01:00.000', 60000, 'US', 'US', 'bogus', '2024-01-21 15:01:00.000')`,
+    }).catch((e: Error) => e);
+    expect(String((err as Error)?.message)).toMatch(/bogus/);
+    const [{ n }] = await (await x.ch.client.query({ query: `SELECT count() AS n FROM ${x.ch.table('calls')}`, format: 'JSONEachRow' })).json<{ n: string }>();
+    expect(Number(n)).toBe(0);
   });
 
   it('a run that fails after its first chunk is marked failed; the next run bills every remaining period', async () => {
