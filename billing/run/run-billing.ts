@@ -24,7 +24,7 @@ import type { Logger } from '../../core/log.ts';
 import type { ClickHouse } from '../../core/clickhouse/client.ts';
 import { isDomainError } from '../../core/errors.ts';
 import { CALL_CLASSES, lateUsageDescription, lineAmountCents, periodAt, periodContaining, planOf, type Period, type Tariff } from '../domain/index.ts';
-import { dropItems, lateUsage, renderBills, stageItems, stageLate, writerOf, type LateLines, type LateRow, type StagedPeriod, type TariffArrays, type UsageItem } from '../adapters/clickhouse/usage.ts';
+import { dropItems, lateUsage, NARROW_CHUNK, renderBills, stageItems, stageLate, writerOf, type LateLines, type LateRow, type StagedPeriod, type TariffArrays, type UsageItem } from '../adapters/clickhouse/usage.ts';
 import type { BillingRunStore, BillLineDoc, CursorUpdate, DueSubscriber, RenderedBills } from '../adapters/postgres/billing-runs.ts';
 
 export interface BillingRunConfig {
@@ -32,6 +32,11 @@ export interface BillingRunConfig {
   billingDueDays: number;
   billingWatermarkLagSeconds: number;
   billingChunkSize: number;
+  /**
+   * Chunks of up to this many periods (a day's cohort, scattered over the callers) pick their calls
+   * by caller; larger ones read their range of callers. Default NARROW_CHUNK (50,000).
+   */
+  billingNarrowChunk?: number;
 }
 
 export interface BillingRunSummary {
@@ -98,6 +103,7 @@ interface Due extends UsageItem { sub: DueSubscriber; gp: GroupPeriod }
 export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
   const { store, ch, clock, log, tariff, config } = deps;
   const { arrays, planNo: planNo_ } = tariffArrays(tariff);
+  const narrowChunk = config.billingNarrowChunk ?? NARROW_CHUNK;
 
   return async function runBilling(opts = {}) {
     // Periods per (subscription date, zone): subscribers who share both share every period.
@@ -261,13 +267,13 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
         await time('stage', () => stageItems(ch, stageId, chunk, periods));
         let withLate = false;
         if (lateCount) {
-          const rows = await time('late', () => lateUsage(ch, stageId, arrays, watermarkMs, { lo: lateLo, hi: lateHi }, sources, minAfter, lateCount));
+          const rows = await time('late', () => lateUsage(ch, stageId, arrays, watermarkMs, { lo: lateLo, hi: lateHi }, sources, minAfter, lateCount <= narrowChunk));
           const late = lateLinesOf(chunk, rows);
           await time('late', () => stageLate(ch, stageId, late));
           withLate = late.length > 0;
         }
         const runFields = { runId, issuedAtMs: asOfMs, dueAtMs: asOfMs + config.billingDueDays * DAY, watermarkMs };
-        return await time('rate', () => renderBills(ch, stageId, arrays, runFields, { lo, hi }, sources, halves, withLate));
+        return await time('rate', () => renderBills(ch, stageId, arrays, runFields, { lo, hi }, sources, halves, withLate, chunk.length <= narrowChunk));
       } finally {
         // Off the chunk's path (its bills wait for the rating, not for this); awaited before the run ends.
         drops.push(dropItems(ch, stageId).catch((err) => log.warn({ err, stageId }, 'could not drop staged billing items')));

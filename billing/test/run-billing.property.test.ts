@@ -13,6 +13,7 @@ import fc from 'fast-check';
 import { isDeepStrictEqual } from 'node:util';
 import { storeCalls, type TestCall } from '../../test/calls.ts';
 import { referenceBill, referenceBills, type RaterSubscriber } from '../domain/index.ts';
+import { NARROW_CHUNK } from '../adapters/clickhouse/usage.ts';
 import { addSubscribers, asStored, billingHarness, readBills, tariff, TEST_CONFIG, type StoredBill } from './support/harness.ts';
 import { scenarioArb, type Scenario } from './support/scenario.ts';
 import { iso, ms } from './support/calls.ts';
@@ -38,7 +39,10 @@ async function check(s: Scenario): Promise<string[]> {
       await storeCalls(h.ch, s.calls.filter((c) => c.ingestedAtMs > stored && (lastRun || c.ingestedAtMs <= run.asOfMs)));
       stored = run.asOfMs;
       h.clock.set(run.asOfMs);
-      const summary = await h.runner({ config: { billingWatermarkLagSeconds: run.lagSeconds } })({ asOf: run.asOfMs });
+      // Every other run rates its chunk as a wide one (its range of callers, joined on the number's
+      // text) rather than as a narrow one (its callers picked as integers), so both agree with the reference.
+      const narrow = (r + totals.scenarios) % 2 === 0;
+      const summary = await h.runner({ config: { billingWatermarkLagSeconds: run.lagSeconds, billingNarrowChunk: narrow ? NARROW_CHUNK : 0 } })({ asOf: run.asOfMs });
       if (summary.skipped.length) problems.push(`run ${r} skipped ${JSON.stringify(summary.skipped)}`);
       if (summary.periodsDue !== summary.billsCreated) problems.push(`run ${r}: ${summary.periodsDue} periods due, ${summary.billsCreated} bills created`);
       if (summary.periodsDue > summary.subscribersConsidered) totals.catchUpBills += summary.periodsDue - summary.subscribersConsidered;

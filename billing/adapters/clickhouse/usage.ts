@@ -237,13 +237,14 @@ function assertRated(unrated: string | undefined, callClass: string | undefined)
 }
 
 /**
- * A chunk of up to this many periods (a day's cohort) filters calls by
- * `PREWHERE source_number IN` the chunk, before FINAL: the primary key skips
- * what it can, and FINAL merges only the cohort's rows (safe: copies of a call
- * share the whole sorting key, so all or none pass). Measured on 30M calls and
- * a scattered 9,678-subscriber cohort: ~0.65 s against ~0.95 s without. A
- * catch-up's subscribers cover nearly every row, where the set only costs
- * (+4.7 s at 300,000 periods); the join alone selects their calls.
+ * A chunk of up to this many periods (a day's cohort) is narrow: it filters
+ * calls by `PREWHERE source_digits IN` the chunk's callers, before FINAL, so
+ * FINAL merges only their rows (safe: copies of a call share the whole sorting
+ * key, so all or none pass). Measured on 30M calls and a scattered
+ * 9,678-subscriber cohort: ~0.65 s against ~0.95 s without the set, and the
+ * read ~0.35 s against ~0.6 s with the set on the text. A catch-up's
+ * subscribers cover nearly every row, where the set only costs (+4.7 s at
+ * 300,000 periods); the join alone selects their calls.
  */
 export const NARROW_CHUNK = 50_000;
 
@@ -262,8 +263,25 @@ const itemsWithPeriodsSql = (ch: ClickHouse, itemFields: readonly string[], fiel
           )`;
 };
 
-const narrowing = (ch: ClickHouse, itemCount: number, extra = '') =>
-  itemCount <= NARROW_CHUNK ? `PREWHERE source_number IN (SELECT source_number FROM ${ch.table('billing_stage_items')} WHERE run_id = {run:String}${extra})` : '';
+/**
+ * The calls of a chunk's callers, with `columns`. A narrow chunk (a day's cohort) has callers
+ * scattered over every granule: its calls are picked by their callers' numbers as integers
+ * (source_digits, read ~10x cheaper than the text; a condition on the text, even the chunk's range,
+ * reads the text), before FINAL, and joined on them. A wide chunk reads its range of callers (the
+ * primary key skips the rest) and is joined on the text. Either way `caller` is the join key.
+ */
+const chunkCallsSql = (ch: ClickHouse, narrow: boolean, columns: string, where: string, itemsWhere = '') => narrow
+  ? `SELECT source_digits AS caller, ${columns} FROM ${ch.table('calls')} FINAL
+            PREWHERE source_digits IN (SELECT ${DIGITS} FROM ${ch.table('billing_stage_items')} WHERE run_id = {run:String}${itemsWhere})
+            WHERE ${where}`
+  : `SELECT source_number AS caller, ${columns} FROM ${ch.table('calls')} FINAL
+            WHERE source_number >= {srcLo:String} AND source_number <= {srcHi:String} AND ${where}`;
+
+/** A staged item's caller as the join key chunkCallsSql gives its calls. */
+const itemCaller = (narrow: boolean) => (narrow ? `${DIGITS} AS caller` : 'source_number AS caller');
+
+/** A number's digits after '+' as an integer, as calls.source_digits holds them. */
+const DIGITS = 'toUInt64OrZero(substring(source_number, 2))';
 
 /** Bounds of a chunk: its periods' instants (ms, half-open) and its callers' numbers (inclusive). */
 export interface TimeBounds { lo: number; hi: number }
@@ -312,18 +330,15 @@ const SUBSCRIBER_ID = 2 + (4 + 16) + 4;
  * The calls of each staged period, joined with it and rated: the calls that
  * started inside the period and were ingested at or before the watermark.
  */
-const ratedCallsSql = (ch: ClickHouse, t: TariffArrays, itemCount: number) => `
+const ratedCallsSql = (ch: ClickHouse, t: TariffArrays, narrow: boolean) => `
           SELECT i.item_no AS item_no, c.call_class AS call_class, ${ratedColumns(t)}
           FROM (
-            SELECT source_number, call_class, started_at, duration_ms FROM ${ch.table('calls')} FINAL
-            ${narrowing(ch, itemCount)}
-            WHERE source_number >= {srcLo:String} AND source_number <= {srcHi:String}
-              AND started_at >= {lo:DateTime64(3, 'UTC')} AND started_at < {hi:DateTime64(3, 'UTC')}
-              AND ingested_at <= {w:DateTime64(3, 'UTC')}
+            ${chunkCallsSql(ch, narrow, 'call_class, started_at, duration_ms', `started_at >= {lo:DateTime64(3, 'UTC')} AND started_at < {hi:DateTime64(3, 'UTC')}
+              AND ingested_at <= {w:DateTime64(3, 'UTC')}`)}
           ) AS c
           INNER JOIN (
-            SELECT item_no, source_number, plan_no, period_start, period_end FROM ${ch.table('billing_stage_items')} WHERE run_id = {run:String}
-          ) AS i ON c.source_number = i.source_number
+            SELECT item_no, ${itemCaller(narrow)}, plan_no, period_start, period_end FROM ${ch.table('billing_stage_items')} WHERE run_id = {run:String}
+          ) AS i ON c.caller = i.caller
           WHERE c.started_at >= i.period_start AND c.started_at < i.period_end`;
 
 /**
@@ -346,7 +361,7 @@ const VERSION_SLOT = `toUInt32((plan_no - 1) * {maxVersions:UInt32} + greatest(a
  * Fails loudly on a call the tariff cannot rate rather than billing it at zero.
  */
 export async function renderBills(ch: ClickHouse, runId: string, t: TariffArrays, run: RunBillFields, time: TimeBounds,
-  sources: SourceBounds, writers: readonly (readonly UsageItem[])[], withLate: boolean): Promise<RenderedBills[]> {
+  sources: SourceBounds, writers: readonly (readonly UsageItem[])[], withLate: boolean, narrow: boolean): Promise<RenderedBills[]> {
   const itemCount = writers.reduce((a, w) => a + w.length, 0);
   // The bills' watermark is also the rated calls' bound: calls ingested at or before it.
   const params = { run: runId, w: dt(run.watermarkMs), lo: dt(time.lo), hi: dt(time.hi), srcLo: sources.lo, srcHi: sources.hi, ...tariffParams(t) };
@@ -387,7 +402,7 @@ export async function renderBills(ch: ClickHouse, runId: string, t: TariffArrays
                  -- Never a bill with a call rated at zero: the query fails instead (the caller says which calls).
                  arrayMap(x -> intDiv(x + 30000, 60000) + throwIf(countIf(unrated) > 0, '${UNRATED}'),
                           sumResample(1, {classCount:UInt32} + 1, 1)(bsec * rate, class_no)) AS amounts
-          FROM (${ratedCallsSql(ch, t, itemCount)})
+          FROM (${ratedCallsSql(ch, t, narrow)})
           GROUP BY item_no
         ) AS u ON u.item_no = i.item_no
         ${withLate ? `LEFT JOIN (SELECT item_no, late_cents, late_lines FROM ${ch.table('billing_period_late')} WHERE run_id = {run:String}) AS l ON l.item_no = i.item_no` : ''}
@@ -401,7 +416,7 @@ export async function renderBills(ch: ClickHouse, runId: string, t: TariffArrays
     if (!String((e as Error)?.message).includes(UNRATED)) throw e;
     // Which calls: the same join, counted.
     const rs = await ch.client.query({
-      query: `SELECT countIf(unrated) AS n, anyIf(call_class, unrated) AS cls FROM (${ratedCallsSql(ch, t, itemCount)}) SETTINGS ${SETTINGS}`,
+      query: `SELECT countIf(unrated) AS n, anyIf(call_class, unrated) AS cls FROM (${ratedCallsSql(ch, t, narrow)}) SETTINGS ${SETTINGS}`,
       query_params: params, format: 'TabSeparated',
     });
     const [[n, cls]] = parseTsv(await rs.text()) as [[string, string]];
@@ -461,7 +476,7 @@ export function writeUuid(buf: Buffer, at: number, uuid: string): void {
  * period it belongs to (every North American local midnight is on a
  * half-hour UTC boundary). Old granules are skipped by the ingested_at index.
  */
-export async function lateUsage(ch: ClickHouse, runId: string, t: TariffArrays, watermarkMs: number, time: TimeBounds, sources: SourceBounds, minLateAfterMs: number, itemCount = NARROW_CHUNK): Promise<LateRow[]> {
+export async function lateUsage(ch: ClickHouse, runId: string, t: TariffArrays, watermarkMs: number, time: TimeBounds, sources: SourceBounds, minLateAfterMs: number, narrow: boolean): Promise<LateRow[]> {
   const rs = await ch.client.query({
     query: `
       SELECT item_no, call_class, bucket_ms, count() AS calls, sum(bsec) AS billable_seconds,
@@ -470,15 +485,12 @@ export async function lateUsage(ch: ClickHouse, runId: string, t: TariffArrays, 
         -- In milliseconds, not toStartOfInterval: that returns a DateTime (seconds) for a DateTime64 on some engine versions.
         SELECT i.item_no AS item_no, c.call_class AS call_class, intDiv(toUnixTimestamp64Milli(c.started_at), 1800000) * 1800000 AS bucket_ms, ${ratedColumns(t)}
         FROM (
-          SELECT source_number, call_class, started_at, duration_ms, ingested_at FROM ${ch.table('calls')} FINAL
-          ${narrowing(ch, itemCount, ' AND late_after_ms > 0')}
-          WHERE source_number >= {srcLo:String} AND source_number <= {srcHi:String}
-            AND started_at >= {lo:DateTime64(3, 'UTC')} AND started_at < {hi:DateTime64(3, 'UTC')}
-            AND ingested_at > {minAfter:DateTime64(3, 'UTC')} AND ingested_at <= {w:DateTime64(3, 'UTC')}
+          ${chunkCallsSql(ch, narrow, 'call_class, started_at, duration_ms, ingested_at', `started_at >= {lo:DateTime64(3, 'UTC')} AND started_at < {hi:DateTime64(3, 'UTC')}
+            AND ingested_at > {minAfter:DateTime64(3, 'UTC')} AND ingested_at <= {w:DateTime64(3, 'UTC')}`, ' AND late_after_ms > 0')}
         ) AS c
-        INNER JOIN (SELECT item_no, source_number, plan_no, period_start, late_after, first_start FROM ${ch.table('billing_stage_items')}
+        INNER JOIN (SELECT item_no, ${itemCaller(narrow)}, plan_no, period_start, late_after, first_start FROM ${ch.table('billing_stage_items')}
                     WHERE run_id = {run:String} AND late_after_ms > 0) AS i
-          ON c.source_number = i.source_number
+          ON c.caller = i.caller
         WHERE c.started_at >= i.first_start AND c.started_at < i.period_start AND c.ingested_at > i.late_after
       )
       GROUP BY item_no, call_class, bucket_ms
