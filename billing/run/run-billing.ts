@@ -100,6 +100,20 @@ type GroupDue = { periods: GroupPeriod[]; notDue: Period } | { error: Error };
 /** A due (subscriber, period): one bill. */
 interface Due extends UsageItem { sub: DueSubscriber; gp: GroupPeriod }
 
+/** A chunk being staged (or staged) in ClickHouse, with what its rating needs. */
+interface StagedChunk {
+  chunk: Due[];
+  /** The chunk's items by writer (each writer's in item order). */
+  halves: Due[][];
+  stageId: string;
+  staging: Promise<void>;
+  /** Its periods' instants (ms, half-open), and those of the periods with late usage to look for. */
+  time: { lo: number; hi: number };
+  late: { lo: number; hi: number; minAfter: number };
+  lateCount: number;
+  sources: { lo: string; hi: string };
+}
+
 export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
   const { store, ch, clock, log, tariff, config } = deps;
   const { arrays, planNo: planNo_ } = tariffArrays(tariff);
@@ -149,7 +163,7 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
     const timings: Record<string, number> = {};
     /** Staged items being dropped; all settle before the run ends. */
     const drops: Promise<unknown>[] = [];
-    const time = async <T>(stage: string, fn: () => Promise<T>): Promise<T> => {
+    const timed = async <T>(stage: string, fn: () => Promise<T>): Promise<T> => {
       const t0 = performance.now();
       try { return await fn(); } finally { timings[stage] = Math.round((timings[stage] ?? 0) + performance.now() - t0); }
     };
@@ -161,12 +175,12 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
       let billsCreated = 0;
       const skipped: BillingRunSummary['skipped'] = [];
       try {
-        const subs = await time('selectDue', () => store.dueSubscribers(cutoffMs));
+        const subs = await timed('selectDue', () => store.dueSubscribers(cutoffMs));
         // In phone-number order, so that the periods below come out in it too (a subscriber's in order).
-        const ordered = await time('order', async () => byPhoneNumber(subs));
+        const ordered = await timed('order', async () => byPhoneNumber(subs));
         const due: Due[] = [];
         const cursorsNotDue: CursorUpdate[] = [];
-        await time('periods', async () => {
+        await timed('periods', async () => {
           const groups: GroupDue[] = [];
           for (const sub of ordered) {
             const g = (groups[sub.group] ??= groupDue(sub));
@@ -185,10 +199,12 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
         });
         // Chunks are runs of subscribers in phone-number order (a subscriber's periods in order):
         // each chunk's rating query reads only its own range of the calls' primary key, so the
-        // chunks together read the calls once, however many there are. The next chunk is rated in
+        // chunks together read the calls once, however many there are. The next chunk is staged
+        // while this one is rated (so its rating starts as soon as this one's ends), and rated in
         // ClickHouse while this one is written to PostgreSQL.
         let rating: Promise<RenderedBills[]> | undefined;
         let writing: Promise<number> | undefined;
+        let next: StagedChunk | undefined;
         let written = 0;
         const settle = async () => {
           if (!writing) return;
@@ -197,34 +213,34 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
           billsCreated += await w;
           rlog.info({ done: written, of: due.length, billsCreated }, 'billing progress');
         };
+        const size = config.billingChunkSize;
         try {
-          for (let i = 0; i < due.length; i += config.billingChunkSize) {
-            const chunk = due.slice(i, i + config.billingChunkSize);
-            // The writers' halves of the subscribers: the rating renders each half's bills as one block.
-            const halves: Due[][] = [[], []];
-            for (const d of chunk) halves[d.writer]!.push(d);
-            let staged!: () => void;
-            const stagedOrFailed = new Promise<void>((resolve) => { staged = resolve; });
-            rating = rateChunk(runId, chunk, halves, i, staged);
+          if (due.length) next = stageChunk(runId, due.slice(0, size), 0);
+          for (let i = 0; i < due.length; i += size) {
+            const staged = next!;
+            rating = rateChunk(runId, staged);
             // Both promises are awaited below; handled here too, as either may fail while the other runs.
             rating.catch(() => {});
+            next = i + size < due.length ? stageChunk(runId, due.slice(i + size, i + 2 * size), i + size) : undefined;
             // The previous chunk's write ends while this chunk is rated; this chunk's write then
             // starts once the chunk is staged (its cursors move while its bills are still being
             // rated; moving them while it was staged slowed a day's cohort's staging 2-3x).
             await settle();
-            await Promise.race([stagedOrFailed, rating.then(() => {}, () => {})]);
-            writing = writeChunk(halves, rating);
+            await staged.staging.catch(() => {});
+            writing = writeChunk(staged.halves, rating);
             writing.catch(() => {});
-            written += chunk.length;
+            written += staged.chunk.length;
             await rating;
           }
           await settle();
         } finally {
-          // Nothing of this run is still going when it ends: the run lock is released after.
+          // Nothing of this run is still going when it ends: the run lock is released after. A chunk
+          // staged but never rated (the run failed first) is dropped too.
+          if (next) { const n = next; drops.push(n.staging.catch(() => {}).then(() => dropItems(ch, n.stageId)).catch((err) => log.warn({ err, stageId: n.stageId }, 'could not drop staged billing items'))); }
           await Promise.allSettled([rating, writing, ...drops]);
         }
-        await time('cursors', () => store.writeCursors(cursorsNotDue));
-        if (deps.afterBills) await time('afterBills', async () => { await deps.afterBills!(asOfMs); });
+        await timed('cursors', () => store.writeCursors(cursorsNotDue));
+        if (deps.afterBills) await timed('afterBills', async () => { await deps.afterBills!(asOfMs); });
         await store.finishRun(runId, { status: 'succeeded', billsCreated, timings });
         const summary: BillingRunSummary = {
           runId, asOf: iso(asOfMs), cutoff: iso(cutoffMs), watermark: iso(watermarkMs),
@@ -239,16 +255,13 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
       }
     });
 
-    /**
-     * Stages the chunk's periods in ClickHouse, rates their usage there (late usage first, the
-     * few periods with any getting their late lines staged), and has the engine render every
-     * bill as a binary COPY tuple: one block of tuples per writer.
-     */
-    async function rateChunk(runId: string, chunk: Due[], halves: Due[][], chunkNo: number, staged: () => void): Promise<RenderedBills[]> {
+    /** Stages a chunk's items and due periods in ClickHouse; `staging` settles when they are in. */
+    function stageChunk(runId: string, chunk: Due[], chunkNo: number): StagedChunk {
       // Short (it is on every staged row): 48 random bits of the run's id, and the chunk.
       const stageId = `${runId.replaceAll('-', '').slice(0, 12)}_${chunk[0]!.itemNo}`;
-      // The chunk's range of callers (it is in phone-number order): the calls' primary key skips the rest.
-      const sources = { lo: chunk[0]!.sub.phoneNumber, hi: chunk[chunk.length - 1]!.sub.phoneNumber };
+      // The writers' halves of the subscribers: the rating renders each half's bills as one block.
+      const halves: Due[][] = [[], []];
+      for (const d of chunk) halves[d.writer]!.push(d);
       // The chunk's due periods, each once; their bounds; how many items have late usage to look for.
       const periods: GroupPeriod[] = [];
       let lateCount = 0;
@@ -256,35 +269,46 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
         if (d.gp.stagedIn !== chunkNo) { d.gp.stagedIn = chunkNo; periods.push(d.gp); }
         if (d.gp.lateAfterMs > 0) lateCount++;
       }
-      let lo = Infinity, hi = -Infinity;
-      let lateLo = Infinity, lateHi = -Infinity, minAfter = Infinity;
+      const time = { lo: Infinity, hi: -Infinity };
+      const late = { lo: Infinity, hi: -Infinity, minAfter: Infinity };
       for (const p of periods) {
-        if (p.periodStartMs < lo) lo = p.periodStartMs;
-        if (p.periodEndMs > hi) hi = p.periodEndMs;
+        if (p.periodStartMs < time.lo) time.lo = p.periodStartMs;
+        if (p.periodEndMs > time.hi) time.hi = p.periodEndMs;
         if (p.lateAfterMs > 0) {
-          if (p.firstStartMs < lateLo) lateLo = p.firstStartMs;
-          if (p.periodStartMs > lateHi) lateHi = p.periodStartMs;
-          if (p.lateAfterMs < minAfter) minAfter = p.lateAfterMs;
+          if (p.firstStartMs < late.lo) late.lo = p.firstStartMs;
+          if (p.periodStartMs > late.hi) late.hi = p.periodStartMs;
+          if (p.lateAfterMs < late.minAfter) late.minAfter = p.lateAfterMs;
         }
       }
+      const staging = timed('stage', () => stageItems(ch, stageId, chunk, periods));
+      staging.catch(() => {}); // awaited by the chunk's rating, and by the run before it ends
+      return {
+        chunk, halves, stageId, staging, time, late, lateCount,
+        // The chunk's range of callers (it is in phone-number order): the calls' primary key skips the rest.
+        sources: { lo: chunk[0]!.sub.phoneNumber, hi: chunk[chunk.length - 1]!.sub.phoneNumber },
+      };
+    }
+
+    /**
+     * Rates a staged chunk's usage in ClickHouse (late usage first, the few periods with any
+     * getting their late lines staged), and has the engine render every bill as a binary COPY
+     * tuple: one block of tuples per writer.
+     */
+    async function rateChunk(runId: string, s: StagedChunk): Promise<RenderedBills[]> {
       try {
-        try {
-          await time('stage', () => stageItems(ch, stageId, chunk, periods));
-        } finally {
-          staged(); // or failed: either way the chunk's writers may start (and see the rating fail)
-        }
+        await s.staging;
         let withLate = false;
-        if (lateCount) {
-          const rows = await time('late', () => lateUsage(ch, stageId, arrays, watermarkMs, { lo: lateLo, hi: lateHi }, sources, minAfter, lateCount <= narrowChunk));
-          const late = lateLinesOf(chunk, rows);
-          await time('late', () => stageLate(ch, stageId, late));
+        if (s.lateCount) {
+          const rows = await timed('late', () => lateUsage(ch, s.stageId, arrays, watermarkMs, { lo: s.late.lo, hi: s.late.hi }, s.sources, s.late.minAfter, s.lateCount <= narrowChunk));
+          const late = lateLinesOf(s.chunk, rows);
+          await timed('late', () => stageLate(ch, s.stageId, late));
           withLate = late.length > 0;
         }
         const runFields = { runId, issuedAtMs: asOfMs, dueAtMs: asOfMs + config.billingDueDays * DAY, watermarkMs };
-        return await time('rate', () => renderBills(ch, stageId, arrays, runFields, { lo, hi }, sources, halves, withLate, chunk.length <= narrowChunk));
+        return await timed('rate', () => renderBills(ch, s.stageId, arrays, runFields, s.time, s.sources, s.halves, withLate, s.chunk.length <= narrowChunk));
       } finally {
         // Off the chunk's path (its bills wait for the rating, not for this); awaited before the run ends.
-        drops.push(dropItems(ch, stageId).catch((err) => log.warn({ err, stageId }, 'could not drop staged billing items')));
+        drops.push(dropItems(ch, s.stageId).catch((err) => log.warn({ err, stageId: s.stageId }, 'could not drop staged billing items')));
       }
     }
 

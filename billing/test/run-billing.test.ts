@@ -516,6 +516,11 @@ describe('runBilling: skipped subscribers, ledger, a failed run resumed', () => 
     expect((await readBills(x.db.pool)).map((b) => `${b.phoneNumber}/${b.periodIndex}`)).toEqual([`${NY}/0`, `${NY}/1`].sort());
     const failed = (await x.db.pool.query(`SELECT status, bills_created, error FROM billing_runs`)).rows;
     expect(failed).toEqual([{ status: 'failed', bills_created: 2, error: 'connection lost' }]);
+    // Nothing the failed run staged in ClickHouse is left behind, the chunks it rated or not.
+    for (const table of ['billing_stage_items', 'billing_stage_periods', 'billing_period_late']) {
+      const [{ n }] = await (await x.ch.client.query({ query: `SELECT count() AS n FROM ${x.ch.table(table)}`, format: 'JSONEachRow' })).json<{ n: string }>();
+      expect({ table, n: Number(n) }).toEqual({ table, n: 0 });
+    }
 
     const resumed = await runAt(x, '2024-04-15T05:00:00Z');
     expect(resumed.billsCreated).toBe(3);
@@ -523,5 +528,24 @@ describe('runBilling: skipped subscribers, ledger, a failed run resumed', () => 
     expect(bills.map((b) => `${b.phoneNumber}/${b.periodIndex}/${b.totalCents}`)).toEqual([
       `${NY}/0/2000`, `${NY}/1/2005`, `${NY}/2/2000`, `${CHI}/0/2000`, `${CHI}/1/2010`,
     ].sort());
+  });
+
+  it('a run that fails on its first chunk leaves nothing staged, not even the chunk staged ahead while the first was rated', async () => {
+    const x = await setup('2024-04-15T05:00:00Z', [NY_SUB], [call(NY, CHI, '2024-03-01T15:00:00Z', 60_000)]);
+    const failing: BillingRunStore = { ...x.store, writeBills: async (bills) => { await bills; throw new Error('connection lost'); } };
+    const staged = async () => {
+      let n = 0;
+      for (const table of ['billing_stage_items', 'billing_stage_periods']) {
+        const [row] = await (await x.ch.client.query({ query: `SELECT count() AS n FROM ${x.ch.table(table)}`, format: 'JSONEachRow' })).json<{ n: string }>();
+        n += Number(row!.n);
+      }
+      return n;
+    };
+    // NY's three due periods in chunks of one: the second is staged while the first is rated, and the
+    // first's write fails before the second is rated.
+    const err = await x.runner({ store: failing, config: { billingChunkSize: 1 } })({ asOf: '2024-04-15T05:00:00Z' }).catch((e: Error) => e);
+    expect((err as Error).message).toBe('connection lost');
+    expect(await staged()).toBe(0);
+    expect(await readBills(x.db.pool)).toEqual([]);
   });
 });
