@@ -5,11 +5,11 @@
 -- same late-usage window. billing_periods repeated all of that on each of a
 -- catch-up's 300,000 rows (~130 bytes each), and the engine parses an inline
 -- insert on one thread, so staging cost what its bytes cost (100,000 rows:
--- ~450 ms and ~0.5 s of CPU). Now each due period is staged once per chunk
--- (billing_stage_periods) and each subscriber's item names it, with only what
--- the calls are joined on (~80 bytes: ~230 ms). The subscriber's id is not
--- staged at all: the rating query leaves its field for the run, which fills
--- it in after checking the item number.
+-- ~550 ms and ~0.85 s of CPU). Now each due period is staged once per chunk
+-- (billing_stage_periods) and each subscriber's item names it, with only
+-- what the calls are joined on (~80 bytes: ~300 ms and ~0.3 s of CPU). The
+-- subscriber's id is not staged at all: the rating query leaves its field
+-- for the run, which fills it in after checking the item number.
 
 -- One row per due (subscriber, period): what its calls are joined on (the
 -- caller's number, the plan, the period's bounds and late-usage window: the
