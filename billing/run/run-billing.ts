@@ -92,7 +92,7 @@ export function tariffArrays(t: Tariff): { arrays: TariffArrays; planNo: Map<str
  * the period after it (where their cursors go once it is billed). `stagedIn` is the last chunk
  * that staged it.
  */
-interface GroupPeriod extends StagedPeriod { period: Period; next: Period; stagedIn: number }
+interface GroupPeriod extends StagedPeriod { next: Period; stagedIn: number }
 
 /** What a group of due subscribers (DueSubscriber.group) has due, or why none of it can be billed. */
 type GroupDue = { periods: GroupPeriod[]; notDue: Period } | { error: Error };
@@ -116,7 +116,7 @@ interface StagedChunk {
 
 export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
   const { store, ch, clock, log, tariff, config } = deps;
-  const { arrays, planNo: planNo_ } = tariffArrays(tariff);
+  const { arrays, planNo } = tariffArrays(tariff);
   const narrowChunk = config.billingNarrowChunk ?? NARROW_CHUNK;
 
   return async function runBilling(opts = {}) {
@@ -132,8 +132,8 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
     /** The due periods of sub's group (every subscriber of the group has the same). */
     const groupDue = (sub: DueSubscriber): GroupDue => {
       try {
-        const planNo = planNo_.get(sub.plan);
-        if (planNo === undefined) planOf(tariff, sub.plan); // throws the named error
+        const pno = planNo.get(sub.plan);
+        if (pno === undefined) planOf(tariff, sub.plan); // throws the named error
         const periods = periodsOf(sub);
         const first = (periods[0] ??= periodAt(sub, 0));
         let lateAfterMs = sub.lastWatermarkMs ?? 0;
@@ -144,8 +144,8 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
           const prev = due[due.length - 1];
           if (prev) prev.next = p;
           due.push({
-            periodNo: periodNos++, planNo: planNo!, periodStartMs: p.startMs, periodEndMs: p.endMs, lateAfterMs, firstStartMs: first.startMs,
-            periodIndex: p.index, periodStartLocal: p.startLocal, periodEndLocal: p.endLocal, period: p, next: p, stagedIn: -1,
+            periodNo: periodNos++, planNo: pno!, periodStartMs: p.startMs, periodEndMs: p.endMs, lateAfterMs, firstStartMs: first.startMs,
+            periodIndex: p.index, periodStartLocal: p.startLocal, periodEndLocal: p.endLocal, next: p, stagedIn: -1,
           });
           lateAfterMs = 0; // a later period billed in this same run has no late window
         }
@@ -236,7 +236,7 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
         } finally {
           // Nothing of this run is still going when it ends: the run lock is released after. A chunk
           // staged but never rated (the run failed first) is dropped too.
-          if (next) { const n = next; drops.push(n.staging.catch(() => {}).then(() => dropItems(ch, n.stageId)).catch((err) => log.warn({ err, stageId: n.stageId }, 'could not drop staged billing items'))); }
+          if (next) { const n = next; drops.push(n.staging.catch(() => {}).then(() => dropStaged(n.stageId))); }
           await Promise.allSettled([rating, writing, ...drops]);
         }
         await timed('cursors', () => store.writeCursors(cursorsNotDue));
@@ -254,6 +254,11 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
         throw err;
       }
     });
+
+    /** Drops what a chunk staged; a failure is logged, not thrown (the partitions are the run's own). */
+    function dropStaged(stageId: string): Promise<void> {
+      return dropItems(ch, stageId).catch((err) => log.warn({ err, stageId }, 'could not drop staged billing items'));
+    }
 
     /** Stages a chunk's items and due periods in ClickHouse; `staging` settles when they are in. */
     function stageChunk(runId: string, chunk: Due[], chunkNo: number): StagedChunk {
@@ -308,7 +313,7 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
         return await timed('rate', () => renderBills(ch, s.stageId, arrays, runFields, s.time, s.sources, s.halves, withLate, s.chunk.length <= narrowChunk));
       } finally {
         // Off the chunk's path (its bills wait for the rating, not for this); awaited before the run ends.
-        drops.push(dropItems(ch, s.stageId).catch((err) => log.warn({ err, stageId: s.stageId }, 'could not drop staged billing items')));
+        drops.push(dropStaged(s.stageId));
       }
     }
 

@@ -8,9 +8,6 @@ import { pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { PoolClient } from './pool.ts';
 
-/** NULL in COPY text format. */
-export const COPY_NULL = '\\N';
-
 /** A value for COPY text format: backslash, tab, newline and carriage return escaped. */
 export const copyText = (v: string) => v.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
 

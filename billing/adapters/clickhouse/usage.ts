@@ -120,8 +120,7 @@ export async function stageLate(ch: ClickHouse, runId: string, late: LateLines[]
   if (!late.length) return;
   await ch.client.insert({
     table: ch.table('billing_period_late'), format: 'JSONEachRow',
-    // JSON text, as it is: renderBills splices it into the bill's lines, which go into PostgreSQL by
-    // binary COPY (not in COPY text form any more, as migration 0003's comment on the column says).
+    // JSON text, as it is: renderBills splices it into the bill's lines, which go into PostgreSQL by binary COPY.
     values: late.map((l) => ({ run_id: runId, item_no: l.itemNo, late_cents: l.cents, late_lines: l.linesJson })),
   });
 }
@@ -249,21 +248,6 @@ function assertRated(unrated: string | undefined, callClass: string | undefined)
 export const NARROW_CHUNK = 50_000;
 
 /**
- * The chunk's staged items with fields of their due periods: `fields` are
- * billing_stage_periods' columns or `expression AS name` over them, worked out
- * once per due period, not per item.
- */
-const itemsWithPeriodsSql = (ch: ClickHouse, itemFields: readonly string[], fields: readonly string[]) => {
-  const names = fields.map((f) => f.split(/\s+AS\s+/i).pop()!.trim());
-  return `(
-            SELECT ${itemFields.map((n) => `m.${n} AS ${n}`).join(', ')}, ${names.map((n) => `p.${n} AS ${n}`).join(', ')}
-            FROM (SELECT period_no, ${itemFields.join(', ')} FROM ${ch.table('billing_stage_items')} WHERE run_id = {run:String}) AS m
-            INNER JOIN (SELECT period_no, ${fields.join(', ')} FROM ${ch.table('billing_stage_periods')} WHERE run_id = {run:String}) AS p
-              ON p.period_no = m.period_no
-          )`;
-};
-
-/**
  * The calls of a chunk's callers, with `columns`. A narrow chunk (a day's cohort) has callers
  * scattered over every granule: its calls are picked by their callers' numbers as integers
  * (source_digits, read ~10x cheaper than the text; a condition on the text, even the chunk's range,
@@ -283,6 +267,9 @@ const itemCaller = (narrow: boolean) => (narrow ? `${DIGITS} AS caller` : 'sourc
 /** A number's digits after '+' as an integer, as calls.source_digits holds them. */
 const DIGITS = 'toUInt64OrZero(substring(source_number, 2))';
 
+/** A hex digit's value (its character code given), or -1. */
+const hexValue = (c: number) => (c >= 48 && c <= 57 ? c - 48 : (c |= 32) >= 97 && c <= 102 ? c - 87 : -1);
+
 /** Bounds of a chunk: its periods' instants (ms, half-open) and its callers' numbers (inclusive). */
 export interface TimeBounds { lo: number; hi: number }
 export interface SourceBounds { lo: string; hi: string }
@@ -292,8 +279,7 @@ export interface SourceBounds { lo: string; hi: string }
  * cursor: the parity of the last hex digit of its id (staged with each item;
  * each rendered row is checked to be the item its writer expects).
  */
-export const writerOf = (subscriberId: string) => writerOfHexDigit(subscriberId.charCodeAt(subscriberId.length - 1));
-const writerOfHexDigit = (c: number) => (c <= 57 ? c - 48 : (c | 32) - 87) & 1;
+export const writerOf = (subscriberId: string) => hexValue(subscriberId.charCodeAt(subscriberId.length - 1)) & 1;
 
 /** The columns of the bill rows renderBills writes, in their order. */
 export const RENDERED_BILL_COLUMNS = ['id', 'subscriber_id', 'period_index', 'period_start', 'period_end', 'period_start_local', 'period_end_local',
@@ -387,10 +373,20 @@ export async function renderBills(ch: ClickHouse, runId: string, t: TariffArrays
                     ${fixedField(16, 'UUIDStringToNum({runId:String})')})
       FROM (
         -- Sorted before the rows are rendered: the sort moves numbers, not the rows' text.
-        SELECT ${['item_no', 'writer', 'period_index', 'period_start_ms', 'period_end_ms', 'period_start_local', 'period_end_local', 'plan_no', 'slot'].map((c) => `i.${c} AS ${c}`).join(', ')},
+        SELECT ${['item_no', 'writer', 'period_start_ms', 'period_end_ms', 'plan_no', 'period_index', 'period_start_local', 'period_end_local', 'slot'].map((c) => `i.${c} AS ${c}`).join(', ')},
                u.calls AS calls, u.seconds AS seconds, u.amounts AS amounts${withLate ? ', l.late_cents AS late_cents, l.late_lines AS late_lines' : ''}
         FROM (
-          SELECT * FROM ${itemsWithPeriodsSql(ch, ['item_no', 'writer', 'period_start_ms', 'period_end_ms', 'plan_no'], ['period_index', 'period_start_local', 'period_end_local', `${VERSION_SLOT} AS slot`])}
+          -- The items with their due periods' fields (worked out once per period), as a subquery of its
+          -- own: joined beside the usage below, the engine reordered the joins (20-30 % more time).
+          SELECT m.item_no AS item_no, m.writer AS writer, m.period_start_ms AS period_start_ms, m.period_end_ms AS period_end_ms, m.plan_no AS plan_no,
+                 p.period_index AS period_index, p.period_start_local AS period_start_local, p.period_end_local AS period_end_local, p.slot AS slot
+          FROM (
+            SELECT item_no, writer, period_start_ms, period_end_ms, plan_no, period_no FROM ${ch.table('billing_stage_items')} WHERE run_id = {run:String}
+          ) AS m
+          INNER JOIN (
+            SELECT period_no, period_index, period_start_local, period_end_local, ${VERSION_SLOT} AS slot
+            FROM ${ch.table('billing_stage_periods')} WHERE run_id = {run:String}
+          ) AS p ON p.period_no = m.period_no
         ) AS i
         LEFT JOIN (
           -- One group per period, its classes in arrays (class_no 1..n): a group per (period, class) and a
@@ -450,22 +446,20 @@ export async function renderBills(ch: ClickHouse, runId: string, t: TariffArrays
   return out;
 }
 
-/** A hex digit's value, or -1. */
-const hexValue = (c: number) => (c >= 48 && c <= 57 ? c - 48 : (c |= 32) >= 97 && c <= 102 ? c - 87 : -1);
-
 /** Writes a UUID given as text (8-4-4-4-12 hex digits) as its 16 bytes at `at`. */
 export function writeUuid(buf: Buffer, at: number, uuid: string): void {
   if (uuid.length !== 36) throw new TypeError(`not a UUID: ${JSON.stringify(uuid)}`);
   let o = at;
-  for (let i = 0; i < 36; i += 2) {
+  for (let i = 0; i < 36;) {
     if (i === 8 || i === 13 || i === 18 || i === 23) {
       if (uuid.charCodeAt(i) !== 45 /* - */) throw new TypeError(`not a UUID: ${JSON.stringify(uuid)}`);
-      i -= 1;
-      continue;
+      i += 1;
+    } else {
+      const hi = hexValue(uuid.charCodeAt(i)), lo = hexValue(uuid.charCodeAt(i + 1));
+      if (hi < 0 || lo < 0) throw new TypeError(`not a UUID: ${JSON.stringify(uuid)}`);
+      buf[o++] = (hi << 4) | lo;
+      i += 2;
     }
-    const hi = hexValue(uuid.charCodeAt(i)), lo = hexValue(uuid.charCodeAt(i + 1));
-    if (hi < 0 || lo < 0) throw new TypeError(`not a UUID: ${JSON.stringify(uuid)}`);
-    buf[o++] = (hi << 4) | lo;
   }
 }
 
