@@ -23,11 +23,14 @@ export async function freshClickHouse(prefix = 't'): Promise<ClickHouse> {
     shared = createClickHouse({ url, user: process.env.CLICKHOUSE_USER, password: process.env.CLICKHOUSE_PASSWORD, database: 'default', chdbPath: tempDir('phonebill-chdb-') });
   }
   const base = shared;
+  const table = (name: string) => `\`${database}\`.\`${name}\``;
   const ch: ClickHouse = {
     client: base.client,
     database,
     embedded: base.embedded,
-    table: (name) => `\`${database}\`.\`${name}\``,
+    table,
+    // The shared engine's second connection (closed with it), naming this test's tables.
+    beside: () => ({ client: base.beside().client, database, embedded: base.embedded, table, beside: () => ch, close: async () => {} }),
     close: async () => { await base.client.command({ query: `DROP DATABASE IF EXISTS \`${database}\`` }).catch(() => {}); },
   };
   await migrateClickHouse(ch);

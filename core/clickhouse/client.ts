@@ -15,6 +15,14 @@ export interface ClickHouse {
   readonly embedded: boolean;
   /** `db`.`name`, for the only values ever interpolated into SQL: identifiers. */
   table(name: string): string;
+  /**
+   * A handle whose statements run beside this one's. The embedded engine runs one statement at a
+   * time per connection (a statement waits for the one before it), so this is a second
+   * connection to the same engine (the same data folder, opened once per process), made on
+   * first use and closed with this handle. A server runs a client's requests at once: there,
+   * the handle itself.
+   */
+  beside(): ClickHouse;
   close(): Promise<void>;
 }
 
@@ -37,6 +45,7 @@ export function quoteIdent(name: string): string {
 export function createClickHouse(opts: ClickHouseOptions): ClickHouse {
   quoteIdent(opts.database);
   let client: ClickHouseClient;
+  let connect = (): ClickHouseClient => client;
   const embedded = !opts.url;
   if (opts.url) {
     client = createClient({
@@ -51,15 +60,31 @@ export function createClickHouse(opts: ClickHouseOptions): ClickHouse {
     const dir = opts.chdbPath ?? '.data/chdb';
     fs.mkdirSync(dir, { recursive: true });
     // The chdb connection satisfies the client's Connection contract.
-    client = createClient({ connection: createChdbConnection({ path: dir }) } as Parameters<typeof createClient>[0]);
+    connect = () => createClient({ connection: createChdbConnection({ path: dir }) } as Parameters<typeof createClient>[0]);
+    client = connect();
   }
-  return {
+  const table = (name: string) => `${quoteIdent(opts.database)}.${quoteIdent(name)}`;
+  let other: ClickHouse | undefined;
+  const ch: ClickHouse = {
     client,
     database: opts.database,
     embedded,
-    table: (name) => `${quoteIdent(opts.database)}.${quoteIdent(name)}`,
-    close: () => client.close(),
+    table,
+    beside() {
+      if (!embedded) return ch;
+      if (!other) {
+        const c = connect();
+        other = { client: c, database: opts.database, embedded, table, beside: () => ch, close: () => c.close() };
+      }
+      return other;
+    },
+    async close() {
+      const o = other;
+      other = undefined;
+      await Promise.all([client.close(), o?.close()]);
+    },
   };
+  return ch;
 }
 
 /** Rows of a SELECT as objects (JSONEachRow). */
