@@ -75,4 +75,20 @@ describe('billing cursors', () => {
       { idx: 1, end: '2024-04-15T04:00:00.000Z', wm: null },
     ]);
   });
+
+  it('refuses ids that are not UUIDs before sending anything, so none can pass as two (or be quoted) in the array literal', async () => {
+    db = await freshPostgres();
+    const store = createBillingRunStore(db.pool);
+    const id = await insertSubscriber(db.pool, { phoneNumber: '+12025550120' });
+    const move = (subscriberId: string) => ({ subscriberId, nextPeriodIndex: 1, nextPeriodEndMs: at('2024-04-15T04:00:00Z'), lastWatermarkMs: null });
+    // 36 characters with a comma: two elements of the literal, were it not refused.
+    const split = `${id!.slice(0, 17)},${id!.slice(18)}`;
+    for (const bad of [split, `"${id!.slice(1)}`, `${id}x`, `\\${id!.slice(1)}`]) {
+      await expect(store.writeCursors([move(id!), move(bad)])).rejects.toThrow(/not a UUID/);
+    }
+    const { rows } = await db.pool.query('SELECT next_period_index AS idx FROM billing_cursors WHERE subscriber_id = $1', [id]);
+    expect(rows).toEqual([{ idx: 0 }]);
+    await store.writeCursors([move(id!.toUpperCase())]);
+    expect((await db.pool.query('SELECT next_period_index AS idx FROM billing_cursors WHERE subscriber_id = $1', [id])).rows).toEqual([{ idx: 1 }]);
+  });
 });

@@ -66,6 +66,9 @@ export interface BillingRunStore {
   writeCursors(cursors: CursorUpdate[]): Promise<void>;
 }
 
+const UUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const ID_LIST = /^[0-9a-fA-F,-]*$/;
+
 /** A due subscriber in its group's text: its id (36 characters), then its phone number (+1 and ten digits). */
 const MEMBER = 36 + 12;
 
@@ -101,7 +104,16 @@ async function moveCursors(client: PoolClient, cursors: readonly CursorUpdate[])
     ids.push(c.subscriberId);
     dests.push(no);
   }
-  const values = [ids, dests, idx, ends, watermarks];
+  // The two long arrays as array literals: ids are UUIDs (moveCursors' callers read them from the
+  // database) and destinations integers, neither with anything to quote, so a join does what the
+  // driver's per-element escaping did (~0.3 s of the run's main thread per 300,000 cursors).
+  // Checked cheaply: every id 36 characters without a comma, and all of them together hex digits,
+  // dashes and the commas between them (so no id is two elements, and nothing needs quoting).
+  const idList = ids.join(',');
+  if (ids.some((id) => id.length !== 36 || id.includes(',')) || !ID_LIST.test(idList)) {
+    throw new TypeError(`cursor of a subscriber whose id is not a UUID: ${JSON.stringify(ids.find((id) => !UUID_TEXT.test(id)))}`);
+  }
+  const values = [`{${idList}}`, `{${dests.join(',')}}`, idx, ends, watermarks];
   const moves = `unnest($1::uuid[], $2::int4[]) AS m(id, dest), (SELECT $3::int4[] AS idx, $4::timestamptz[] AS ends, $5::timestamptz[] AS watermarks) AS d`;
   const r = await client.query(`UPDATE billing_cursors c
        SET next_period_index = d.idx[m.dest], next_period_end = d.ends[m.dest], last_watermark = COALESCE(d.watermarks[m.dest], c.last_watermark)
