@@ -17,6 +17,14 @@ describe('byPhoneNumber', () => {
     }));
   });
 
+  it('orders a catch-up\'s 300,000 subscribers (the packed keys stay exact) as their texts compare', () => {
+    const phones = Array.from({ length: 300_000 }, (_, i) => `+1${String(9_999_999_999 - i * 33_331).padStart(10, '0')}`);
+    const subs = phones.map((phoneNumber, i) => ({ phoneNumber, i })).sort(() => Math.random() - 0.5);
+    const out = byPhoneNumber(subs);
+    expect(out.map((s) => s.phoneNumber)).toEqual(textOrder(subs).map((s) => s.phoneNumber));
+    expect(new Set(out).size).toBe(subs.length);
+  });
+
   it('keeps every subscriber when a number repeats, or is not +1 and ten digits (text order then)', () => {
     const repeated = [{ phoneNumber: '+13125550100', i: 0 }, { phoneNumber: '+12125550100', i: 1 }, { phoneNumber: '+13125550100', i: 2 }];
     expect(byPhoneNumber(repeated).map((s) => s.i)).toEqual([1, 0, 2]);

@@ -403,27 +403,34 @@ function digitsOf(phoneNumber: string): number {
 
 /**
  * Subscribers in phone-number order. Their numbers are unique (the schema's key) and each is +1
- * and ten digits, so the ten digits ordered as numbers give the text's order: sorted natively as
- * a Float64Array, each subscriber placed at its number's rank (a comparator sort of 300,000
- * texts took ~0.5 s, ahead of everything else a run does). Numbers in another form, or repeated,
- * are ordered by comparing the texts instead.
+ * and ten digits, so the ten digits ordered as numbers give the text's order: each subscriber's
+ * digits times n plus its position, exact in a double while that stays under 2^53 (ten digits
+ * times up to 900,000 subscribers), sorted natively as a Float64Array, and each position read
+ * back as the key modulo n (a comparator sort of 300,000 texts took ~0.5 s, ahead of everything
+ * else a run does). Numbers in another form, or repeated, are ordered by comparing the texts
+ * instead, as are bases too large for the packing.
  */
 export function byPhoneNumber<T extends { phoneNumber: string }>(subs: readonly T[]): T[] {
   const byText = () => [...subs].sort((a, b) => (a.phoneNumber < b.phoneNumber ? -1 : a.phoneNumber > b.phoneNumber ? 1 : 0));
   const n = subs.length;
+  if (n * 1e10 > Number.MAX_SAFE_INTEGER) return byText();
   const keys = new Float64Array(n);
   for (let i = 0; i < n; i++) {
-    keys[i] = digitsOf(subs[i]!.phoneNumber);
-    if (Number.isNaN(keys[i])) return byText();
+    const digits = digitsOf(subs[i]!.phoneNumber);
+    if (Number.isNaN(digits)) return byText();
+    keys[i] = digits * n + i;
   }
-  const sorted = keys.slice().sort();
-  for (let i = 1; i < n; i++) if (sorted[i] === sorted[i - 1]) return byText();
+  keys.sort();
   const out = new Array<T>(n);
-  for (let i = 0; i < n; i++) {
-    const key = keys[i]!;
-    let lo = 0, hi = n;
-    while (lo < hi) { const mid = (lo + hi) >>> 1; if (sorted[mid]! < key) lo = mid + 1; else hi = mid; }
-    out[lo] = subs[i]!;
+  let previous = -1;
+  for (let k = 0; k < n; k++) {
+    const key = keys[k]!;
+    const at = key % n;
+    const digits = (key - at) / n; // exact: key - at is digits * n
+    // Equal digits sort next to each other: a repeated number.
+    if (digits === previous) return byText();
+    previous = digits;
+    out[k] = subs[at]!;
   }
   return out;
 }
