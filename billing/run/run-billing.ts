@@ -24,7 +24,7 @@ import type { Logger } from '../../core/log.ts';
 import type { ClickHouse } from '../../core/clickhouse/client.ts';
 import { isDomainError } from '../../core/errors.ts';
 import { CALL_CLASSES, lateUsageDescription, lineAmountCents, periodAt, periodContaining, planOf, type Period, type Tariff } from '../domain/index.ts';
-import { dropItems, lateUsage, NARROW_CHUNK, renderBills, stageItems, stageLate, writerOf, type LateLines, type LateRow, type StagedPeriod, type TariffArrays, type UsageItem } from '../adapters/clickhouse/usage.ts';
+import { billsByWriter, dropItems, lateUsage, NARROW_CHUNK, renderBills, stageItems, stageLate, writerOf, type LateLines, type LateRow, type StagedPeriod, type TariffArrays, type UsageItem } from '../adapters/clickhouse/usage.ts';
 import type { BillingRunStore, BillLineDoc, CursorUpdate, DueSubscriber, RenderedBills } from '../adapters/postgres/billing-runs.ts';
 
 export interface BillingRunConfig {
@@ -202,7 +202,7 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
         // chunks together read the calls once, however many there are. The next chunk is staged
         // while this one is rated (so its rating starts as soon as this one's ends), and rated in
         // ClickHouse while this one is written to PostgreSQL.
-        let rating: Promise<RenderedBills[]> | undefined;
+        let rating: Promise<Buffer> | undefined;
         let writing: Promise<number> | undefined;
         let next: StagedChunk | undefined;
         let written = 0;
@@ -219,15 +219,22 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
           for (let i = 0; i < due.length; i += size) {
             const staged = next!;
             rating = rateChunk(runId, staged);
-            // Both promises are awaited below; handled here too, as either may fail while the other runs.
+            // The rendered bills sorted out by writer on a later turn of the event loop, once the next
+            // chunk's rating is sent (~0.1-0.3 s of the main thread per 100,000 bills, while the engine
+            // would otherwise wait).
+            const bills = rating.then((data) => new Promise<RenderedBills[]>((resolve, reject) => setImmediate(() => {
+              try { resolve(billsByWriter(data, staged.halves)); } catch (e) { reject(e); }
+            })));
+            // All are awaited below; handled here too, as any may fail while the others run.
             rating.catch(() => {});
-            next = i + size < due.length ? stageChunk(runId, due.slice(i + size, i + 2 * size), i + size) : undefined;
+            bills.catch(() => {});
+            next = i + size < due.length ? stageChunk(runId, due.slice(i + size, i + 2 * size), i + size, staged.staging) : undefined;
             // The previous chunk's write ends while this chunk is rated; this chunk's write then
             // starts once the chunk is staged (its cursors move while its bills are still being
             // rated; moving them while it was staged slowed a day's cohort's staging 2-3x).
             await settle();
             await staged.staging.catch(() => {});
-            writing = writeChunk(staged.halves, rating);
+            writing = writeChunk(staged.halves, bills);
             writing.catch(() => {});
             written += staged.chunk.length;
             await rating;
@@ -257,11 +264,16 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
 
     /** Drops what a chunk staged; a failure is logged, not thrown (the partitions are the run's own). */
     function dropStaged(stageId: string): Promise<void> {
-      return dropItems(ch, stageId).catch((err) => log.warn({ err, stageId }, 'could not drop staged billing items'));
+      return dropItems(ch.beside(), stageId).catch((err) => log.warn({ err, stageId }, 'could not drop staged billing items'));
     }
 
-    /** Stages a chunk's items and due periods in ClickHouse; `staging` settles when they are in. */
-    function stageChunk(runId: string, chunk: Due[], chunkNo: number): StagedChunk {
+    /**
+     * Stages a chunk's items and due periods in ClickHouse; `staging` settles when they are in. It
+     * runs on the engine's second connection, so beside the rating of the chunk before it (on one
+     * connection it waited for that rating, and the next rating waited for it), and only once the
+     * chunk before it (`after`) is staged: the rating waits for that one first.
+     */
+    function stageChunk(runId: string, chunk: Due[], chunkNo: number, after?: Promise<unknown>): StagedChunk {
       // Short (it is on every staged row): 48 random bits of the run's id, and the chunk.
       const stageId = `${runId.replaceAll('-', '').slice(0, 12)}_${chunk[0]!.itemNo}`;
       // The writers' halves of the subscribers: the rating renders each half's bills as one block.
@@ -285,7 +297,14 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
           if (p.lateAfterMs < late.minAfter) late.minAfter = p.lateAfterMs;
         }
       }
-      const staging = timed('stage', () => stageItems(ch, stageId, chunk, periods));
+      // Its rows are built on a later turn of the event loop: called right after the rating of the
+      // chunk before it, it would otherwise build them (~0.2 s for 100,000 items) before that
+      // rating's query is sent.
+      const staging = (async () => {
+        await after?.catch(() => {});
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        await timed('stage', () => stageItems(ch.beside(), stageId, chunk, periods));
+      })();
       staging.catch(() => {}); // awaited by the chunk's rating, and by the run before it ends
       return {
         chunk, halves, stageId, staging, time, late, lateCount,
@@ -297,9 +316,9 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
     /**
      * Rates a staged chunk's usage in ClickHouse (late usage first, the few periods with any
      * getting their late lines staged), and has the engine render every bill as a binary COPY
-     * tuple: one block of tuples per writer.
+     * tuple (billsByWriter sorts them into a block per writer).
      */
-    async function rateChunk(runId: string, s: StagedChunk): Promise<RenderedBills[]> {
+    async function rateChunk(runId: string, s: StagedChunk): Promise<Buffer> {
       try {
         await s.staging;
         let withLate = false;
@@ -310,7 +329,7 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
           withLate = late.length > 0;
         }
         const runFields = { runId, issuedAtMs: asOfMs, dueAtMs: asOfMs + config.billingDueDays * DAY, watermarkMs };
-        return await timed('rate', () => renderBills(ch, s.stageId, arrays, runFields, s.time, s.sources, s.halves, withLate, s.chunk.length <= narrowChunk));
+        return await timed('rate', () => renderBills(ch, s.stageId, arrays, runFields, s.time, s.sources, withLate, s.chunk.length <= narrowChunk));
       } finally {
         // Off the chunk's path (its bills wait for the rating, not for this); awaited before the run ends.
         drops.push(dropStaged(s.stageId));
