@@ -474,7 +474,13 @@ export function billsByWriter(data: Buffer, writers: readonly (readonly UsageIte
   return spans.map((pairs, w) => {
     const tuples = Buffer.allocUnsafe(bytes[w]!);
     let at = 0;
-    for (let i = 0; i < pairs.length; i += 2) at += data.copy(tuples, at, pairs[i]!, pairs[i + 1]!);
+    // Tuples next to each other in the result are copied together.
+    for (let i = 0; i < pairs.length;) {
+      const from = pairs[i]!;
+      let to = pairs[i + 1]!;
+      for (i += 2; i < pairs.length && pairs[i] === to; i += 2) to = pairs[i + 1]!;
+      at += data.copy(tuples, at, from, to);
+    }
     return { columns: RENDERED_BILL_COLUMNS, tuples, rows: pairs.length / 2 };
   });
 }
