@@ -180,9 +180,17 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
         const ordered = await timed('order', async () => byPhoneNumber(subs));
         const due: Due[] = [];
         const cursorsNotDue: CursorUpdate[] = [];
-        await timed('periods', async () => {
-          const groups: GroupDue[] = [];
-          for (const sub of ordered) {
+        const groups: GroupDue[] = [];
+        let seen = 0;
+        /**
+         * Works the due periods of the subscribers out, in order, until `due` holds `n` or every
+         * subscriber is done: a chunk's, just before it is staged (a catch-up's first chunk is staged
+         * after a third of them, not all; the rest are worked out while the engine rates).
+         */
+        const dueUpTo = (n: number) => {
+          const t0 = performance.now();
+          for (; due.length < n && seen < ordered.length; seen++) {
+            const sub = ordered[seen]!;
             const g = (groups[sub.group] ??= groupDue(sub));
             if ('error' in g) {
               skipped.push({ subscriberId: sub.id, reason: g.error.message });
@@ -196,7 +204,8 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
             const writer = writerOf(sub.id);
             for (const gp of g.periods) due.push({ itemNo: due.length, sourceNumber: sub.phoneNumber, periodNo: gp.periodNo, writer, subscriberId: sub.id, sub, gp });
           }
-        });
+          timings.periods = Math.round((timings.periods ?? 0) + performance.now() - t0);
+        };
         // Chunks are runs of subscribers in phone-number order (a subscriber's periods in order):
         // each chunk's rating query reads only its own range of the calls' primary key, so the
         // chunks together read the calls once, however many there are. The next chunk is staged
@@ -215,6 +224,7 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
         };
         const size = config.billingChunkSize;
         try {
+          dueUpTo(size);
           if (due.length) next = stageChunk(runId, due.slice(0, size), 0);
           for (let i = 0; i < due.length; i += size) {
             const staged = next!;
@@ -228,6 +238,9 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
             // All are awaited below; handled here too, as any may fail while the others run.
             rating.catch(() => {});
             bills.catch(() => {});
+            // The next chunk's periods once this chunk's rating is sent (it is, once this turn ends).
+            await new Promise<void>((resolve) => setImmediate(resolve));
+            dueUpTo(i + 2 * size);
             next = i + size < due.length ? stageChunk(runId, due.slice(i + size, i + 2 * size), i + size, staged.staging) : undefined;
             // The previous chunk's write ends while this chunk is rated; this chunk's write then
             // starts once the chunk is staged (its cursors move while its bills are still being

@@ -451,6 +451,26 @@ describe('runBilling: skipped subscribers, ledger, a failed run resumed', () => 
     expect((await runAt(x, '2024-02-15T08:00:00Z')).skipped).toEqual(s.skipped);
   });
 
+  it('in chunks of one, the subscribers after the first chunk are all seen: billed, skipped, or their cursor placed', async () => {
+    const phones = ['+12125550101', '+12125550102', '+12125550103', '+12125550104', '+12125550105'];
+    const x = await setup('2024-02-15T07:00:00Z', [
+      { phoneNumber: phones[0]!, subscriptionDate: '2024-01-15', timeZone: 'America/New_York' },
+      { phoneNumber: phones[1]!, subscriptionDate: '2024-01-15', timeZone: 'America/New_York', plan: 'gold' },
+      // Not due yet: its first period ends on March 10 (local midnight, still EST); the run places its cursor there.
+      { phoneNumber: phones[2]!, subscriptionDate: '2024-02-10', timeZone: 'America/New_York' },
+      { phoneNumber: phones[3]!, subscriptionDate: '2024-01-15', timeZone: 'America/New_York' },
+      { phoneNumber: phones[4]!, subscriptionDate: '2024-01-15', timeZone: 'America/New_York', plan: 'gold' },
+    ]);
+    const ids = new Map((await x.db.pool.query<{ id: string; phone_number: string }>('SELECT id, phone_number FROM subscribers')).rows.map((r) => [r.phone_number, r.id]));
+    x.clock.set('2024-02-15T07:00:00Z');
+    const s = await x.runner({ config: { billingChunkSize: 1 } })({ asOf: '2024-02-15T07:00:00Z' });
+    expect([s.subscribersConsidered, s.periodsDue, s.billsCreated]).toEqual([5, 2, 2]);
+    expect(s.skipped.map((k) => k.subscriberId)).toEqual([ids.get(phones[1]!), ids.get(phones[4]!)]);
+    expect((await readBills(x.db.pool)).map((b) => b.phoneNumber)).toEqual([phones[0], phones[3]]);
+    const { rows } = await x.db.pool.query(`SELECT next_period_index AS idx, next_period_end AS end FROM billing_cursors WHERE subscriber_id = $1`, [ids.get(phones[2]!)]);
+    expect(rows).toEqual([{ idx: 0, end: new Date('2024-03-10T05:00:00Z') }]);
+  });
+
   it('each run leaves a ledger row: as-of, finished, status, bills created, per-stage timings', async () => {
     const x = await setup('2024-03-15T05:00:00Z', [NY_SUB], [call(NY, JM, '2024-02-10T15:00:00Z', 1_000, { ingested: '2024-02-20T00:00:00Z' })]);
     const a = await runAt(x, '2024-02-15T06:00:00Z');
