@@ -163,9 +163,11 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
     const timings: Record<string, number> = {};
     /** Staged items being dropped; all settle before the run ends. */
     const drops: Promise<unknown>[] = [];
+    /** Adds the time since t0 to a stage's. */
+    const addTime = (stage: string, t0: number) => { timings[stage] = Math.round((timings[stage] ?? 0) + performance.now() - t0); };
     const timed = async <T>(stage: string, fn: () => Promise<T>): Promise<T> => {
       const t0 = performance.now();
-      try { return await fn(); } finally { timings[stage] = Math.round((timings[stage] ?? 0) + performance.now() - t0); }
+      try { return await fn(); } finally { addTime(stage, t0); }
     };
 
     return store.withRunLock(60_000, async () => {
@@ -204,7 +206,7 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
             const writer = writerOf(sub.id);
             for (const gp of g.periods) due.push({ itemNo: due.length, sourceNumber: sub.phoneNumber, periodNo: gp.periodNo, writer, subscriberId: sub.id, sub, gp });
           }
-          timings.periods = Math.round((timings.periods ?? 0) + performance.now() - t0);
+          addTime('periods', t0);
         };
         // Chunks are runs of subscribers in phone-number order (a subscriber's periods in order):
         // each chunk's rating query reads only its own range of the calls' primary key, so the
@@ -239,7 +241,8 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
             // All are awaited below; handled here too, as any may fail while the others run.
             rating.catch(() => {});
             bills.catch(() => {});
-            // The next chunk's periods once this chunk's rating is sent (it is, once this turn ends).
+            // The next chunk's periods, and its staging, once this chunk's rating is sent (it is, once
+            // this turn ends).
             await new Promise<void>((resolve) => setImmediate(resolve));
             dueUpTo(i + 2 * size);
             next = i + size < due.length ? stageChunk(runId, due.slice(i + size, i + 2 * size), i + size, staged.staging) : undefined;
@@ -311,12 +314,10 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
           if (p.lateAfterMs < late.minAfter) late.minAfter = p.lateAfterMs;
         }
       }
-      // Its rows are built on a later turn of the event loop: called right after the rating of the
-      // chunk before it, it would otherwise build them (~0.2 s for 100,000 items) before that
-      // rating's query is sent.
+      // The run calls this once the rating of the chunk before it is sent (building the rows takes
+      // ~0.2 s for 100,000 items: before, that query waited for them).
       const staging = (async () => {
         await after?.catch(() => {});
-        await new Promise<void>((resolve) => setImmediate(resolve));
         await timed('stage', () => stageItems(ch.beside(), stageId, chunk, periods));
       })();
       staging.catch(() => {}); // awaited by the chunk's rating, and by the run before it ends
