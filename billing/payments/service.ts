@@ -2,12 +2,12 @@
 import type { Clock } from '../../core/clock.ts';
 import { invalid, notFound } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
+import { UUID_RE } from '../auth/principal.ts';
 import type { CreditTransfer, NewPayment, Payment, PaymentRepository, RecordedPayment } from '../adapters/postgres/payments.ts';
 
 /** $100,000,000.00: far above any phone bill, far below where cents stop being exact. */
 export const MAX_PAYMENT_CENTS = 10_000_000_000;
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 128;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface PaymentService {
   /** Throws invalid (naming the field), not_found BILL_NOT_FOUND, conflict IDEMPOTENCY_KEY_REUSED. */
@@ -30,7 +30,7 @@ export interface PaymentServiceOptions {
 
 export function validatePayment(input: { billId?: unknown; amountCents?: unknown; idempotencyKey?: unknown }): NewPayment {
   const { billId, amountCents, idempotencyKey } = input;
-  if (typeof billId !== 'string' || !UUID.test(billId)) throw invalid('billId', 'must be a UUID');
+  if (typeof billId !== 'string' || !UUID_RE.test(billId)) throw invalid('billId', 'must be a UUID');
   if (typeof amountCents !== 'number' || !Number.isInteger(amountCents)) throw invalid('amountCents', 'must be an integer number of cents');
   if (amountCents < 1 || amountCents > MAX_PAYMENT_CENTS) throw invalid('amountCents', `must be between 1 and ${MAX_PAYMENT_CENTS}`);
   if (typeof idempotencyKey !== 'string' || idempotencyKey.length < 1 || idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH) {

@@ -3,9 +3,7 @@ import { parseArgs } from 'node:util';
 import type { CliCommand } from '../command.ts';
 import { loadDevConfig } from '../../core/config.ts';
 import { systemClock } from '../../core/clock.ts';
-import { parseTtl, signDevToken, type Role } from '../../billing/auth/index.ts';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import { parseTtl, signDevToken, UUID_RE, type Role } from '../../billing/auth/index.ts';
 
 export const command: CliCommand = {
   summary: 'Print a development API token (operator, subscriber or payments) signed with JWT_SECRET',
@@ -38,7 +36,7 @@ Example:
       return 2;
     }
     const role = chosen[0]!;
-    if (role === 'subscriber' && !UUID.test(values.subscriber!)) {
+    if (role === 'subscriber' && !UUID_RE.test(values.subscriber!)) {
       console.error(`phonebill token: --subscriber must be the subscriber's id (a UUID), got ${JSON.stringify(values.subscriber)}`);
       return 2;
     }
