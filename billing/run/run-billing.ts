@@ -7,12 +7,14 @@
  * done in chunks of subscribers in phone-number order: stage the chunk's due
  * periods in ClickHouse, rate their usage there in one query (reading only
  * the chunk's callers' range of the calls) that also renders each bill's row
- * for PostgreSQL's binary COPY, then write the chunk's bills and cursors in
- * two PostgreSQL transactions (each a disjoint half of the subscribers, a
- * subscriber's bills and cursor always in the same one) while the next chunk
- * is rated. A run killed at any point leaves each subscriber either before or
- * after a chunk's periods; the next run finds the rest through the cursors,
- * and the unique keys on bills make a repeated chunk create nothing.
+ * for PostgreSQL's binary COPY, then write the chunk's bills in two PostgreSQL
+ * transactions (each a disjoint half of the subscribers, a subscriber's bills
+ * always in the same one) while the next chunk is rated. Each bill names the
+ * end of the period after it, and the COPY that inserts it moves its
+ * subscriber's cursor there (a trigger). A run killed at any point leaves each
+ * subscriber either before or after a chunk's periods; the next run finds the
+ * rest through the cursors, and the unique keys on bills make a repeated chunk
+ * create nothing.
  *
  * Watermark: a bill covers the calls ingested at or before W =
  * min(asOf, now) − lag. Calls of a billed period ingested after its bill's W
@@ -88,11 +90,11 @@ export function tariffArrays(t: Tariff): { arrays: TariffArrays; planNo: Map<str
 }
 
 /**
- * A due period of a group of subscribers (they share it, and its late-usage window); `next` is
- * the period after it (where their cursors go once it is billed). `stagedIn` is the last chunk
+ * A due period of a group of subscribers (they share it, its late-usage window, and the end of
+ * the period after it, where their cursors go once it is billed). `stagedIn` is the last chunk
  * that staged it.
  */
-interface GroupPeriod extends StagedPeriod { next: Period; stagedIn: number }
+interface GroupPeriod extends StagedPeriod { stagedIn: number }
 
 /** What a group of due subscribers (DueSubscriber.group) has due, or why none of it can be billed. */
 type GroupDue = { periods: GroupPeriod[]; notDue: Period } | { error: Error };
@@ -142,15 +144,15 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
         let p = (periods[idx] ??= periodAt(sub, idx));
         for (; p.endMs <= cutoffMs; idx++, p = (periods[idx] ??= periodAt(sub, idx))) {
           const prev = due[due.length - 1];
-          if (prev) prev.next = p;
+          if (prev) prev.nextPeriodEndMs = p.endMs;
           due.push({
             periodNo: periodNos++, planNo: pno!, periodStartMs: p.startMs, periodEndMs: p.endMs, lateAfterMs, firstStartMs: first.startMs,
-            periodIndex: p.index, periodStartLocal: p.startLocal, periodEndLocal: p.endLocal, next: p, stagedIn: -1,
+            periodIndex: p.index, periodStartLocal: p.startLocal, periodEndLocal: p.endLocal, nextPeriodEndMs: NaN, stagedIn: -1,
           });
           lateAfterMs = 0; // a later period billed in this same run has no late window
         }
         const last = due[due.length - 1];
-        if (last) last.next = p;
+        if (last) last.nextPeriodEndMs = p.endMs;
         return { periods: due, notDue: p };
       } catch (e) {
         if (!isDomainError(e)) throw e;
@@ -247,8 +249,7 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
             dueUpTo(i + 2 * size);
             next = i + size < due.length ? stageChunk(runId, due.slice(i + size, i + 2 * size), i + size, staged.staging) : undefined;
             // The previous chunk's write ends while this chunk is rated; this chunk's write then
-            // starts once the chunk is staged (its cursors move while its bills are still being
-            // rated; moving them while it was staged slowed a day's cohort's staging 2-3x).
+            // starts once the chunk is staged (its transactions open while its bills are rated).
             await settle();
             await staged.staging.catch(() => {});
             writing = writeChunk(staged.halves, bills);
@@ -352,16 +353,16 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
     }
 
     /**
-     * Writes a chunk's bills and cursors in two transactions on two connections, each with a
-     * disjoint half of the subscribers (a subscriber's bills and cursor commit together), on
-     * two backends at once. Each starts while the chunk is rated: cursors first, bills when rated.
+     * Writes a chunk's bills in two transactions on two connections, each with a disjoint half of
+     * the subscribers (a subscriber's bills, and so its cursor's move, commit together), on two
+     * backends at once. Each opens while the chunk is rated and writes its bills when rated.
      */
     async function writeChunk(halves: Due[][], rating: Promise<RenderedBills[]>): Promise<number> {
       let ratedAt = 0;
       rating.then(() => { ratedAt = performance.now(); }, () => {});
       // Both settle before the chunk returns or throws.
       const settled = await Promise.allSettled(halves.map((h, w) => (h.length === 0 ? Promise.resolve(0)
-        : store.writeBills(rating.then((r) => r[w]!), cursorsAfter(h)))));
+        : store.writeBills(rating.then((r) => r[w]!)))));
       // The write's time is what it adds after the chunk was rated.
       if (ratedAt) timings.write = Math.round((timings.write ?? 0) + performance.now() - ratedAt);
       let created = 0;
@@ -369,21 +370,6 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
       const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
       return created;
-    }
-
-    /**
-     * A subscriber's due periods can span chunks: its cursor moves only past the periods this
-     * chunk bills, so a run that dies after this chunk resumes at the next unbilled period.
-     * (A subscriber's periods are consecutive, in order, within a chunk and its halves.)
-     */
-    function cursorsAfter(half: Due[]): CursorUpdate[] {
-      const out: CursorUpdate[] = [];
-      for (let k = 0; k < half.length; k++) {
-        const d = half[k]!;
-        if (half[k + 1]?.sub === d.sub) continue;
-        out.push({ subscriberId: d.sub.id, nextPeriodIndex: d.gp.next.index, nextPeriodEndMs: d.gp.next.endMs, lastWatermarkMs: watermarkMs });
-      }
-      return out;
     }
   };
 }

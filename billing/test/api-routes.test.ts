@@ -138,7 +138,7 @@ describe('bills', () => {
     const last = NY_PERIODS[2];
     const newest = await insertBill(s.db.pool, {
       subscriberId: alice, periodIndex: 3, periodStart: '2024-04-15T04:00:00Z', periodEnd: '2024-05-15T04:00:00Z',
-      periodStartLocal: '2024-04-15', periodEndLocal: '2024-05-15', issuedAt: '2024-05-15T05:00:00Z', dueAt: '2024-06-05T05:00:00Z',
+      periodStartLocal: '2024-04-15', periodEndLocal: '2024-05-15', nextPeriodEnd: '2024-06-15T04:00:00Z', issuedAt: '2024-05-15T05:00:00Z', dueAt: '2024-06-05T05:00:00Z',
       paidCents: 500, watermark: '2024-05-15T04:59:59.123Z',
       lines: [
         { kind: 'monthly_service', description: 'Monthly service', calls: 0, billableSeconds: 0, amountCents: 2000 },

@@ -89,9 +89,9 @@ describe('billing schema', () => {
 
     const p = NY_PERIODS[1];
     const row = (subscriberId: string) => `${subscriberId}\t${p.periodIndex}\t${p.periodStart}\t${p.periodEnd}\t${p.periodStartLocal}\t${p.periodEndLocal}\t`
-      + `${p.issuedAt}\t${p.dueAt}\tUSD\t2000\t${p.issuedAt}\t[{"kind":"monthly_service","amountCents":2000}]\n`;
+      + `${p.nextPeriodEnd}\t${p.issuedAt}\t${p.dueAt}\tUSD\t2000\t${p.issuedAt}\t[{"kind":"monthly_service","amountCents":2000}]\n`;
     const copy = `COPY bills (subscriber_id, period_index, period_start, period_end, period_start_local, period_end_local,
-      issued_at, due_at, currency, total_cents, watermark, lines) FROM STDIN`;
+      next_period_end, issued_at, due_at, currency, total_cents, watermark, lines) FROM STDIN`;
     const client = await db.pool.connect();
     try {
       await expect(copyIn(client, copy, [sub, unknown], row)).rejects.toMatchObject(refused);
@@ -146,6 +146,53 @@ describe('billing schema', () => {
     expect(await premium('[{"kind":"\\u0070remium","amountCents":199},{"kind":"late_usage","amountCents":5,"\\u0070remiumCents":4}]')).toBe(203);
   });
 
+  it('a bill\'s insert moves its subscriber\'s cursor past it, forward only, and refuses a bill without the next period\'s end', async () => {
+    db = await freshPostgres();
+    const sub = await insertSubscriber(db.pool, { phoneNumber: '+12025550100' });
+    const cursor = async () => (await db!.pool.query(`SELECT next_period_index AS index, next_period_end AS "end", last_watermark AS watermark
+      FROM billing_cursors WHERE subscriber_id = $1`, [sub])).rows[0];
+    // Opened with the subscriber, not placed yet.
+    expect(await cursor()).toEqual({ index: 0, end: -Infinity, watermark: null });
+    await insertBill(db.pool, { subscriberId: sub, ...NY_PERIODS[1], watermark: '2024-03-15T04:59:00Z' });
+    expect(await cursor()).toEqual({ index: 2, end: new Date(NY_PERIODS[1].nextPeriodEnd), watermark: new Date('2024-03-15T04:59:00Z') });
+    // A bill of an earlier period (a writer behind the cursor) goes in, and leaves the cursor where it is.
+    await insertBill(db.pool, { subscriberId: sub, ...NY_PERIODS[0] });
+    expect(await cursor()).toEqual({ index: 2, end: new Date(NY_PERIODS[1].nextPeriodEnd), watermark: new Date('2024-03-15T04:59:00Z') });
+    // One statement with two periods of a subscriber: the cursor goes past the later one.
+    const other = await insertSubscriber(db.pool, { phoneNumber: '+12025550101' });
+    const p = NY_PERIODS;
+    const row = (i: 0 | 1 | 2) => `${other}\t${p[i].periodIndex}\t${p[i].periodStart}\t${p[i].periodEnd}\t${p[i].periodStartLocal}\t${p[i].periodEndLocal}\t`
+      + `${p[i].nextPeriodEnd}\t${p[i].issuedAt}\t${p[i].dueAt}\tUSD\t2000\t${p[i].issuedAt}\t[{"kind":"monthly_service","amountCents":2000}]\n`;
+    const client = await db.pool.connect();
+    try {
+      await copyIn(client, `COPY bills (subscriber_id, period_index, period_start, period_end, period_start_local, period_end_local,
+        next_period_end, issued_at, due_at, currency, total_cents, watermark, lines) FROM STDIN`, [2, 0, 1] as const, row);
+    } finally {
+      client.release();
+    }
+    const moved = await db.pool.query('SELECT next_period_index AS index, next_period_end AS "end", last_watermark AS watermark FROM billing_cursors WHERE subscriber_id = $1', [other]);
+    expect(moved.rows).toEqual([{ index: 3, end: new Date(p[2].nextPeriodEnd), watermark: new Date(p[2].issuedAt) }]);
+    // Without the next period's end, or with one not after the bill's own end: refused, nothing stored.
+    const { nextPeriodEnd: _, ...withoutNext } = NY_PERIODS[2];
+    const refused = { code: '23514', constraint: 'bills_next_period_end', table: 'bills', column: 'next_period_end' };
+    await expect(insertBill(db.pool, { subscriberId: sub, ...withoutNext })).rejects.toMatchObject(refused);
+    await expect(insertBill(db.pool, { subscriberId: sub, ...NY_PERIODS[2], nextPeriodEnd: NY_PERIODS[2].periodEnd })).rejects.toMatchObject(refused);
+    expect((await db.pool.query('SELECT count(*)::int AS n FROM bills WHERE subscriber_id = $1', [sub])).rows).toEqual([{ n: 2 }]);
+    expect(await cursor()).toMatchObject({ index: 2 });
+  });
+
+  it('0033: a bill written before it (no next period\'s end) can still be paid', async () => {
+    db = await freshPostgres({ migrate: false });
+    const all = loadPgMigrations(BILLING_MIGRATIONS_DIR);
+    await migratePostgres(db.pool, all.filter((m) => m.version < 33));
+    const sub = await insertSubscriber(db.pool, { phoneNumber: '+12025550100' });
+    const { nextPeriodEnd: _, ...before0033 } = NY_PERIODS[0];
+    const bill = await insertBill(db.pool, { subscriberId: sub, ...before0033 });
+    expect(await migratePostgres(db.pool, all)).toEqual(all.filter((m) => m.version >= 33).map((m) => m.version));
+    const paid = await db.pool.query(`UPDATE bills SET paid_cents = total_cents, status = 'paid' WHERE id = $1 RETURNING status, next_period_end`, [bill]);
+    expect(paid.rows).toEqual([{ status: 'paid', next_period_end: null }]);
+  });
+
   it('0031 keeps the lines of bills written before it, and their guards', async () => {
     db = await freshPostgres({ migrate: false });
     const all = loadPgMigrations(BILLING_MIGRATIONS_DIR);
@@ -153,7 +200,8 @@ describe('billing schema', () => {
     const sub = await insertSubscriber(db.pool, { phoneNumber: '+12025550100' });
     const lines = [{ kind: 'monthly_service', description: 'Monthly service', calls: 0, billableSeconds: 0, amountCents: 2000 },
       { kind: 'premium', description: 'Premium (pay-per-call)', calls: 1, billableSeconds: 60, amountCents: 199 }];
-    const bill = await insertBill(db.pool, { subscriberId: sub, ...NY_PERIODS[0], lines });
+    const { nextPeriodEnd: _, ...before0033 } = NY_PERIODS[0];
+    const bill = await insertBill(db.pool, { subscriberId: sub, ...before0033, lines });
     expect(await migratePostgres(db.pool, all)).toEqual(all.filter((m) => m.version >= 31).map((m) => m.version));
     const { rows } = await db.pool.query(`SELECT pg_typeof(lines)::text AS type, lines, bill_premium_cents(lines) AS premium FROM bills WHERE id = $1`, [bill]);
     expect(rows).toEqual([{ type: 'json', lines, premium: 199 }]);

@@ -57,10 +57,10 @@ async function population(db: FreshPostgres, n: number): Promise<{ subs: string[
   const subs = await insertManySubscribers(db.pool, n);
   await db.pool.query(
     `INSERT INTO bills (subscriber_id, period_index, period_start, period_end, period_start_local, period_end_local,
-       issued_at, due_at, currency, total_cents, watermark, lines)
-     SELECT id, 0, $1, $2, $3, $4, $5, $6, 'USD', 2000, $5, '[{"kind":"monthly_service","description":"Monthly service","calls":0,"billableSeconds":0,"amountCents":2000}]'
+       next_period_end, issued_at, due_at, currency, total_cents, watermark, lines)
+     SELECT id, 0, $1, $2, $3, $4, $7, $5, $6, 'USD', 2000, $5, '[{"kind":"monthly_service","description":"Monthly service","calls":0,"billableSeconds":0,"amountCents":2000}]'
        FROM (SELECT id, row_number() OVER (ORDER BY phone_number) AS r FROM subscribers) s WHERE r % 100 = 1`,
-    [NY_PERIODS[0].periodStart, NY_PERIODS[0].periodEnd, NY_PERIODS[0].periodStartLocal, NY_PERIODS[0].periodEndLocal, NY_PERIODS[0].issuedAt, NY_PERIODS[0].dueAt],
+    [NY_PERIODS[0].periodStart, NY_PERIODS[0].periodEnd, NY_PERIODS[0].periodStartLocal, NY_PERIODS[0].periodEndLocal, NY_PERIODS[0].issuedAt, NY_PERIODS[0].dueAt, NY_PERIODS[0].nextPeriodEnd],
   );
   return { subs, blocked: subs.filter((_, i) => i % 100 === 0) };
 }

@@ -16,6 +16,7 @@ function tuple(itemNo: number, lines = '[]'): Buffer {
   field(Buffer.alloc(4)); field(Buffer.alloc(8)); field(Buffer.alloc(8)); field(Buffer.alloc(4)); field(Buffer.alloc(4)); // index, instants, dates
   field(Buffer.from('USD')); field(Buffer.alloc(8)); field(Buffer.from(lines));
   field(Buffer.alloc(8)); field(Buffer.alloc(8)); field(Buffer.alloc(8)); field(Buffer.alloc(16, 2)); // issued, due, watermark, run
+  field(Buffer.alloc(8)); // next period's end
   return Buffer.concat(parts);
 }
 

@@ -53,6 +53,8 @@ export interface StagedPeriod {
   periodIndex: number;
   periodStartLocal: string;
   periodEndLocal: string;
+  /** The end of the period after it: where its bills' subscribers' cursors go (bills.next_period_end). */
+  nextPeriodEndMs: number;
 }
 
 /** A due (subscriber, period): one bill. */
@@ -73,7 +75,7 @@ export interface LateRow { itemNo: number; callClass: string; bucketStartMs: num
 const dt = (ms: number) => new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
 
 const ITEM_COLUMNS = ['run_id', 'item_no', 'source_number', 'plan_no', 'period_start_ms', 'period_end_ms', 'late_after_ms', 'first_start_ms', 'period_no', 'writer'] as const;
-const PERIOD_COLUMNS = ['run_id', 'period_no', 'plan_no', 'period_start_ms', 'period_index', 'period_start_local', 'period_end_local'] as const;
+const PERIOD_COLUMNS = ['run_id', 'period_no', 'plan_no', 'period_start_ms', 'period_index', 'period_start_local', 'period_end_local', 'next_period_end_ms'] as const;
 
 /** TabSeparated rows written straight into a Buffer (a chunk's rows held as strings lived long enough to be promoted). */
 function tsvOf<T>(rows: readonly T[], bytesPerRow: number, line: (row: T) => string): Buffer {
@@ -96,8 +98,8 @@ function tsvOf<T>(rows: readonly T[], bytesPerRow: number, line: (row: T) => str
  */
 export async function stageItems(ch: ClickHouse, stageId: string, items: readonly UsageItem[], periods: readonly StagedPeriod[]): Promise<void> {
   const byNo = new Map(periods.map((p) => [p.periodNo, p]));
-  const periodRows = tsvOf(periods, 80, (p) =>
-    `${stageId}\t${p.periodNo}\t${p.planNo}\t${p.periodStartMs}\t${p.periodIndex}\t${p.periodStartLocal}\t${p.periodEndLocal}\n`);
+  const periodRows = tsvOf(periods, 96, (p) =>
+    `${stageId}\t${p.periodNo}\t${p.planNo}\t${p.periodStartMs}\t${p.periodIndex}\t${p.periodStartLocal}\t${p.periodEndLocal}\t${p.nextPeriodEndMs}\n`);
   const itemRows = tsvOf(items, 96, (it) => {
     const p = byNo.get(it.periodNo);
     if (!p) throw new Error(`staging: item ${it.itemNo} names period ${it.periodNo}, which is not staged with it`);
@@ -287,7 +289,7 @@ export const writerOf = (subscriberId: string) => hexValue(subscriberId.charCode
 
 /** The columns of the bill rows renderBills writes, in their order. */
 export const RENDERED_BILL_COLUMNS = ['id', 'subscriber_id', 'period_index', 'period_start', 'period_end', 'period_start_local', 'period_end_local',
-  'currency', 'total_cents', 'lines', 'issued_at', 'due_at', 'watermark', 'run_id'] as const;
+  'currency', 'total_cents', 'lines', 'issued_at', 'due_at', 'watermark', 'run_id', 'next_period_end'] as const;
 
 /** What every bill of a run shares: the run, its instants (ms since 1970). */
 export interface RunBillFields { runId: string; issuedAtMs: number; dueAtMs: number; watermarkMs: number }
@@ -311,8 +313,8 @@ const instantField = (ms: string) => fixedField(8, be64(`(${ms} - ${Date.UTC(200
 const dateField = (ymd: string) => fixedField(4, be32(`toInt32(toDate32(${ymd})) - 10957`));
 /** The fixed-width fields at a tuple's start: field count, id, subscriber id, period index, two instants, two dates. */
 const TUPLE_HEAD = 2 + (4 + 16) * 2 + (4 + 4) + (4 + 8) * 2 + (4 + 4) * 2;
-/** The fixed-width fields at a tuple's end: issued, due, watermark (instants) and the run id. */
-const TUPLE_TAIL = (4 + 8) * 3 + (4 + 16);
+/** The fixed-width fields at a tuple's end: issued, due, watermark (instants), the run id, the next period's end. */
+const TUPLE_TAIL = (4 + 8) * 3 + (4 + 16) + (4 + 8);
 /** Offset in a tuple of its subscriber's id (the second field's bytes). */
 const SUBSCRIBER_ID = 2 + (4 + 16) + 4;
 
@@ -375,20 +377,22 @@ export async function renderBills(ch: ClickHouse, runId: string, t: TariffArrays
                       toString(calls[${k + 1}]), ',"billableSeconds":', toString(seconds[${k + 1}]), ',"amountCents":', toString(amounts[${k + 1}]), '}')),`).join('\n                    ')}
                     ${withLate ? 'late_lines, ' : ''}']')`, 'lines_json')},
                     ${instantField('{issuedMs:Int64}')}, ${instantField('{dueMs:Int64}')}, ${instantField('{watermarkMs:Int64}')},
-                    ${fixedField(16, 'UUIDStringToNum({runId:String})')})
+                    ${fixedField(16, 'UUIDStringToNum({runId:String})')},
+                    ${instantField('next_period_end_ms')})
       FROM (
-        SELECT ${['item_no', 'period_start_ms', 'period_end_ms', 'plan_no', 'period_index', 'period_start_local', 'period_end_local', 'slot'].map((c) => `i.${c} AS ${c}`).join(', ')},
+        SELECT ${['item_no', 'period_start_ms', 'period_end_ms', 'plan_no', 'period_index', 'period_start_local', 'period_end_local', 'next_period_end_ms', 'slot'].map((c) => `i.${c} AS ${c}`).join(', ')},
                u.calls AS calls, u.seconds AS seconds, u.amounts AS amounts${withLate ? ', l.late_cents AS late_cents, l.late_lines AS late_lines' : ''}
         FROM (
           -- The items with their due periods' fields (worked out once per period), as a subquery of its
           -- own: joined beside the usage below, the engine reordered the joins (20-30 % more time).
           SELECT m.item_no AS item_no, m.writer AS writer, m.period_start_ms AS period_start_ms, m.period_end_ms AS period_end_ms, m.plan_no AS plan_no,
-                 p.period_index AS period_index, p.period_start_local AS period_start_local, p.period_end_local AS period_end_local, p.slot AS slot
+                 p.period_index AS period_index, p.period_start_local AS period_start_local, p.period_end_local AS period_end_local,
+                 p.next_period_end_ms AS next_period_end_ms, p.slot AS slot
           FROM (
             SELECT item_no, writer, period_start_ms, period_end_ms, plan_no, period_no FROM ${ch.table('billing_stage_items')} WHERE run_id = {run:String}
           ) AS m
           INNER JOIN (
-            SELECT period_no, period_index, period_start_local, period_end_local, ${VERSION_SLOT} AS slot
+            SELECT period_no, period_index, period_start_local, period_end_local, next_period_end_ms, ${VERSION_SLOT} AS slot
             FROM ${ch.table('billing_stage_periods')} WHERE run_id = {run:String}
           ) AS p ON p.period_no = m.period_no
         ) AS i

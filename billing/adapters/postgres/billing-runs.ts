@@ -5,7 +5,8 @@
  * Bills go in through COPY (the fastest way in); the unique key on
  * (subscriber, period start) makes any rerun, concurrent run or resumed run a
  * no-op for periods already billed. Each subscriber's bills and the cursor
- * that follows from them commit together.
+ * that follows from them commit together: the statement that inserts bills
+ * moves their subscribers' cursors (a trigger, migration 0033).
  */
 import { copyBinary, withTransaction, type Pool, type PoolClient } from '../../../core/postgres/index.ts';
 import { conflict } from '../../../core/errors.ts';
@@ -57,13 +58,13 @@ export interface BillingRunStore {
   /** Subscribers whose next period ended by cutoff, plus those not yet seen by any run. */
   dueSubscribers(cutoffMs: number): Promise<DueSubscriber[]>;
   /**
-   * Inserts bills (skipping any period already billed) and moves cursors, in one transaction;
-   * returns how many bills were new. The cursors are moved first, so a caller can start the
-   * transaction while its bills are still being rated and hand them over as a promise; if it
-   * rejects, nothing is written.
+   * Inserts bills (skipping any period already billed) in one transaction, their insert moving
+   * their subscribers' cursors past them (each bill names next_period_end); returns how many bills
+   * were new. A caller can start it while its bills are still being rated and hand them over as a
+   * promise; if it rejects, nothing is written.
    */
-  writeBills(bills: RenderedBills | PromiseLike<RenderedBills>, cursors: CursorUpdate[]): Promise<number>;
-  /** Moves cursors only (subscribers seen but not due yet). */
+  writeBills(bills: RenderedBills | PromiseLike<RenderedBills>): Promise<number>;
+  /** Moves cursors without bills (subscribers seen but not due yet). */
   writeCursors(cursors: CursorUpdate[]): Promise<void>;
 }
 
@@ -71,12 +72,10 @@ export interface BillingRunStore {
 const MEMBER = 36 + 12;
 
 /**
- * Moves cursors forward, in one UPDATE by the primary key: each cursor names its destination (next
- * period, its end, watermark) by number, and a run's cursors go to few destinations (a period end
- * per anniversary day and zone). Measured on 300,000 cursors in six transactions: 2.0-2.5 s of
- * server CPU, against 2.3-2.8 s for the COPY into a staging table and MERGE this replaces (and
- * 1.2-1.5 s for the row updates alone; an UPDATE per destination, a few hundred per transaction,
- * cost 3.1-3.7 s).
+ * Moves cursors forward without bills (a bill's insert moves its subscriber's cursor itself), in
+ * one UPDATE by the primary key: each cursor names its destination (next period, its end,
+ * watermark) by number, and a run's cursors go to few destinations (a period end per anniversary
+ * day and zone).
  *
  * A cursor only moves forward: a stale writer never rewinds one. A cursor the run moves was read
  * by the run, so it is there to update (a subscriber's own is created with it, 0032); were one
@@ -120,21 +119,18 @@ async function moveCursors(client: PoolClient, cursors: readonly CursorUpdate[])
   }
 }
 
-async function writeBillsTx(pool: Pool, pending: RenderedBills | PromiseLike<RenderedBills>, cursors: CursorUpdate[]): Promise<number> {
+async function writeBillsTx(pool: Pool, pending: RenderedBills | PromiseLike<RenderedBills>): Promise<number> {
   return withTransaction(pool, async (client) => {
-    // The statements below probe the primary keys of subscribers and billing_cursors, hot in
-    // cache while a run writes. At the default random_page_cost (4, a spinning disk's) the
-    // planner hashed all 300,000 cursors to move a day's cohort's 5,000 (~100 ms per writer)
-    // instead of probing the index (~10 ms); at 1.1 it probes for a cohort and still hashes
-    // for a catch-up's hundred thousands.
+    // The COPY's trigger moves the bills' cursors, probing the primary key of billing_cursors,
+    // hot in cache while a run writes. At the default random_page_cost (4, a spinning disk's)
+    // the planner hashed all 300,000 cursors to move a day's cohort's 5,000 (~100 ms per
+    // writer) instead of probing the index (~10 ms); at 1.1 it probes for a cohort and still
+    // hashes for a catch-up's hundred thousands.
     await client.query('SET LOCAL random_page_cost = 1.1');
-    // The cursors first: they are known before the bills are rated, so this part of the
-    // transaction overlaps the rating. Both commit together or not at all.
-    await moveCursors(client, cursors);
     const bills = await pending;
     if (bills.rows === 0) return 0;
     const columns = bills.columns.join(', ');
-    // Under the run lock, with cursors written in the same transactions as bills, the
+    // Under the run lock, with cursors moved by the very statements that insert bills, the
     // periods given here are unbilled: COPY them straight in. Should one exist after all
     // (a writer outside the lock), the unique key refuses the COPY and the bills go
     // through INSERT ... ON CONFLICT DO NOTHING instead.
@@ -147,6 +143,16 @@ async function writeBillsTx(pool: Pool, pending: RenderedBills | PromiseLike<Ren
       await client.query(`CREATE TEMP TABLE stage_bills (LIKE bills INCLUDING DEFAULTS) ON COMMIT DROP`);
       await copyBinary(client, `COPY stage_bills (${columns}) FROM STDIN (FORMAT binary)`, bills.tuples);
       const r = await client.query(`INSERT INTO bills (${columns}) SELECT ${columns} FROM stage_bills ON CONFLICT DO NOTHING`);
+      // The bills inserted moved their cursors; those that existed already moved theirs when they were
+      // inserted, but a cursor rewound since (to re-examine a subscriber's periods) is behind them.
+      // Each goes past the subscriber's latest period given here, with the watermark of the bill as
+      // stored (an older bill's: the calls ingested since are late usage on the next bill).
+      await client.query(`UPDATE billing_cursors c
+           SET next_period_index = b.period_index + 1, next_period_end = COALESCE(b.next_period_end, l.next_period_end), last_watermark = b.watermark
+          FROM (SELECT DISTINCT ON (subscriber_id) subscriber_id, period_start, period_index, next_period_end
+                  FROM stage_bills ORDER BY subscriber_id, period_index DESC) l
+          JOIN bills b ON b.subscriber_id = l.subscriber_id AND b.period_start = l.period_start
+         WHERE c.subscriber_id = l.subscriber_id AND c.next_period_index <= b.period_index + 1`);
       return r.rowCount ?? 0;
     }
   }).catch(mapPgError);
@@ -232,7 +238,7 @@ export function createBillingRunStore(pool: Pool): BillingRunStore {
       return out;
     },
 
-    writeBills: (bills, cursors) => writeBillsTx(pool, bills, cursors),
+    writeBills: (bills) => writeBillsTx(pool, bills),
 
     async writeCursors(cursors) {
       if (cursors.length) await withTransaction(pool, (client) => moveCursors(client, cursors)).catch(mapPgError);
