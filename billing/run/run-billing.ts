@@ -165,6 +165,13 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
     const timings: Record<string, number> = {};
     /** Staged items being dropped; all settle before the run ends. */
     const drops: Promise<unknown>[] = [];
+    /**
+     * The staged chunks rated, dropped once no rating follows: a DROP PARTITION sent as the next
+     * chunk's rating was sent held that rating back (traced: the engine's query threads idle for
+     * 1.5 s after it was sent) and itself returned only when the run's last rating had ended.
+     */
+    const rated: string[] = [];
+    const dropRated = () => { for (const stageId of rated.splice(0)) drops.push(dropStaged(stageId)); };
     /** Adds the time since t0 to a stage's. */
     const addTime = (stage: string, t0: number) => { timings[stage] = Math.round((timings[stage] ?? 0) + performance.now() - t0); };
     const timed = async <T>(stage: string, fn: () => Promise<T>): Promise<T> => {
@@ -232,7 +239,7 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
           if (due.length) next = stageChunk(runId, due.slice(0, size), 0);
           for (let i = 0; i < due.length; i += size) {
             const staged = next!;
-            next = undefined; // rateChunk drops what it staged, whatever happens
+            next = undefined; // what rateChunk staged is dropped once rated (or failed)
             rating = rateChunk(runId, staged);
             // The rendered bills sorted out by writer on a later turn of the event loop, once the next
             // chunk's rating is sent (~0.1-0.3 s of the main thread per 100,000 bills, while the engine
@@ -257,12 +264,16 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
             written += staged.chunk.length;
             await rating;
           }
+          // Rated, all of it: the staged chunks are dropped while the last one is written.
+          dropRated();
           await settle();
         } finally {
           // Nothing of this run is still going when it ends: the run lock is released after. A chunk
           // staged but never rated (the run failed first) is dropped too.
           if (next) { const n = next; drops.push(n.staging.catch(() => {}).then(() => dropStaged(n.stageId))); }
-          await Promise.allSettled([rating, writing, ...drops]);
+          await Promise.allSettled([rating]);
+          dropRated();
+          await Promise.allSettled([writing, ...drops]);
         }
         await timed('cursors', () => store.writeCursors(cursorsNotDue));
         if (deps.afterBills) await timed('afterBills', async () => { await deps.afterBills!(asOfMs); });
@@ -347,8 +358,8 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
         const runFields = { runId, issuedAtMs: asOfMs, dueAtMs: asOfMs + config.billingDueDays * DAY, watermarkMs };
         return await timed('rate', () => renderBills(ch, s.stageId, arrays, runFields, s.time, s.sources, withLate, s.chunk.length <= narrowChunk));
       } finally {
-        // Off the chunk's path (its bills wait for the rating, not for this); awaited before the run ends.
-        drops.push(dropStaged(s.stageId));
+        // Dropped once the run's ratings are over (dropRated).
+        rated.push(s.stageId);
       }
     }
 
