@@ -10,7 +10,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { storeCalls, type TestCall } from '../../test/calls.ts';
-import { copyIn, createPool } from '../../core/postgres/index.ts';
+import { bytesOf, copyIn, createPool } from '../../core/postgres/index.ts';
 import { isDomainError } from '../../core/errors.ts';
 import { createBillingRunStore, type BillingRunStore, type RenderedBills } from '../adapters/postgres/billing-runs.ts';
 import { addSubscribers, billingHarness, readBills, tariff, TEST_CONFIG, type Harness, type NewSubscriber, type StoredBill } from './support/harness.ts';
@@ -52,7 +52,7 @@ function holdsBill(bills: RenderedBills, subscriberId: string, periodIndex: numb
   const index = Buffer.alloc(8);
   index.writeInt32BE(4, 0);
   index.writeInt32BE(periodIndex, 4);
-  return bills.tuples.includes(Buffer.concat([Buffer.from(subscriberId.replaceAll('-', ''), 'hex'), index]));
+  return bytesOf(bills.tuples).includes(Buffer.concat([Buffer.from(subscriberId.replaceAll('-', ''), 'hex'), index]));
 }
 
 async function runAt(x: Harness, asOf: string) {

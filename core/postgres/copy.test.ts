@@ -1,7 +1,7 @@
 /** COPY in against a real PostgreSQL: every value arrives as it was given, from lines of COPY text or from tuples of the binary format. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { freshPostgres, type FreshPostgres } from '../../test/pg.ts';
-import { copyBinary, copyIn, copyText } from './index.ts';
+import { bytesOf, copyBinary, copyIn, copyText } from './index.ts';
 
 let db: FreshPostgres | undefined;
 afterEach(async () => { await db?.close(); db = undefined; });
@@ -47,6 +47,36 @@ describe('COPY in', () => {
       // A tuple cut short is refused, and nothing of its COPY is stored.
       await expect(copyBinary(client, 'COPY t FROM STDIN (FORMAT binary)', tuples.subarray(0, tuples.length - 3))).rejects.toThrow(/unexpected EOF|row field count/);
       expect((await client.query('SELECT count(*)::int AS c FROM t')).rows).toEqual([{ c: rows.length }]);
+    } finally { client.release(); }
+  });
+
+  it('copyBinary stores tuples picked out of a larger buffer by spans, in the spans\' order: short ones packed, adjacent runs joined, long runs sent as they are', async () => {
+    db = await freshPostgres({ migrate: false });
+    const client = await db.pool.connect();
+    try {
+      // seq numbers the rows in the order the COPY sent them.
+      await client.query('CREATE TABLE t (n integer, v text, seq bigserial)');
+      // Tuples of 1 to ~100 KiB (so single spans and runs of adjacent ones cross and exceed the 64 KiB pieces).
+      const sizes = Array.from({ length: 3_000 }, (_, i) => (i % 997 === 0 ? 100_000 : 1 + ((i * 7919) % 3_000)));
+      const tuples = sizes.map((len, n) => {
+        const b = Buffer.alloc(2 + 8 + 4 + len);
+        let at = b.writeInt16BE(2, 0);
+        at = b.writeInt32BE(4, at); at = b.writeInt32BE(n, at);
+        at = b.writeInt32BE(len, at); b.fill(97 + (n % 26), at);
+        return b;
+      });
+      const data = Buffer.concat(tuples);
+      const starts: number[] = [];
+      for (let n = 0, at = 0; n < tuples.length; at += tuples[n]!.length, n++) starts.push(at);
+      // Every third tuple left out, and the rest in an order that keeps some runs adjacent and breaks others.
+      const picked = [...tuples.keys()].filter((n) => n % 3 !== 0).sort((a, b) => (Math.floor(a / 50) % 2) - (Math.floor(b / 50) % 2) || a - b);
+      const spans = picked.flatMap((n) => [starts[n]!, starts[n]! + tuples[n]!.length]);
+      expect(bytesOf({ data, spans })).toEqual(Buffer.concat(picked.map((n) => tuples[n]!)));
+      expect(await copyBinary(client, 'COPY t (n, v) FROM STDIN (FORMAT binary)', { data, spans })).toBe(picked.length);
+      const { rows: back } = await client.query<{ n: number; len: number; ok: boolean }>(
+        'SELECT n, length(v) AS len, v = repeat(chr(97 + n % 26), length(v)) AS ok FROM t ORDER BY seq');
+      expect(back.map((r) => r.n)).toEqual(picked);
+      expect(back.every((r) => r.ok && r.len === sizes[r.n])).toBe(true);
     } finally { client.release(); }
   });
 });

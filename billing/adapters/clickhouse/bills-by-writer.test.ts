@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { billsByWriter, RENDERED_BILL_COLUMNS, type UsageItem } from './usage.ts';
+import { bytesOf } from '../../../core/postgres/index.ts';
 
 /** A tuple as the query renders it: the item's number in the subscriber field, a body of `size` bytes as its lines. */
 function tuple(itemNo: number, lines = '[]'): Buffer {
@@ -46,7 +47,7 @@ describe('billsByWriter', () => {
     expect(out.map((o) => o.rows)).toEqual([20, 10]);
     for (const [w, block] of out.entries()) {
       expect(block.columns).toEqual(RENDERED_BILL_COLUMNS);
-      const got = read(block.tuples);
+      const got = read(bytesOf(block.tuples));
       const want = xs.filter((x) => x.writer === w);
       expect(got.map((g) => g.itemLines).sort()).toEqual(want.map((x) => `["item ${x.itemNo}"]`).sort());
       for (const g of got) expect(g.subscriberId).toBe(xs.find((x) => `["item ${x.itemNo}"]` === g.itemLines)!.subscriberId);

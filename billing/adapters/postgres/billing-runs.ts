@@ -8,7 +8,7 @@
  * that follows from them commit together: the statement that inserts bills
  * moves their subscribers' cursors (a trigger, migration 0033).
  */
-import { copyBinary, withTransaction, type Pool, type PoolClient } from '../../../core/postgres/index.ts';
+import { copyBinary, withTransaction, type ByteSpans, type Pool, type PoolClient } from '../../../core/postgres/index.ts';
 import { conflict } from '../../../core/errors.ts';
 import { UUID_RE } from '../../auth/principal.ts';
 import { mapPgError } from './errors.ts';
@@ -32,8 +32,11 @@ export interface DueSubscriber {
   group: number;
 }
 
-/** Bills as tuples of PostgreSQL's binary COPY format (back to back, no header) holding `columns`, as the rating query renders them. */
-export interface RenderedBills { columns: readonly string[]; tuples: Buffer; rows: number }
+/**
+ * Bills as tuples of PostgreSQL's binary COPY format (back to back, no header, or picked out of the
+ * rating query's result) holding `columns`, as the rating query renders them.
+ */
+export interface RenderedBills { columns: readonly string[]; tuples: Buffer | ByteSpans; rows: number }
 
 /** A bill line as stored (bills.lines, json) and served. */
 export interface BillLineDoc {
