@@ -43,7 +43,6 @@ async function setup(asOf: string, subs: NewSubscriber[], calls: TestCall[] = []
   return h;
 }
 
-/** Runs as of an instant with the clock standing there too, so the watermark is asOf itself. */
 /**
  * Whether rendered bills (binary COPY tuples) hold a bill of the subscriber's period: its id's 16
  * bytes, then the period index field (a 4-byte length, 4, and the index), as the tuple lays them out.
@@ -55,6 +54,7 @@ function holdsBill(bills: RenderedBills, subscriberId: string, periodIndex: numb
   return bytesOf(bills.tuples).includes(Buffer.concat([Buffer.from(subscriberId.replaceAll('-', ''), 'hex'), index]));
 }
 
+/** Runs as of an instant with the clock standing there too, so the watermark is asOf itself. */
 async function runAt(x: Harness, asOf: string) {
   x.clock.set(asOf);
   return x.runBilling({ asOf });
@@ -278,10 +278,18 @@ describe('runBilling: reruns, concurrency, catch-up, grace', () => {
     const bills = (await x.db.pool.query('SELECT id, subscriber_id, period_index, total_cents, lines FROM bills ORDER BY subscriber_id, period_index')).rows;
     // Rewound to "never seen by a run", as a cursor opened with its subscriber is.
     await x.db.pool.query(`UPDATE billing_cursors SET next_period_index = 0, next_period_end = '-infinity', last_watermark = NULL`);
-    const again = await runAt(x, '2024-03-15T05:00:00Z');
+    // Half an hour later: the same periods are due, under a later watermark.
+    const again = await runAt(x, '2024-03-15T05:30:00Z');
     expect([again.subscribersConsidered, again.periodsDue, again.billsCreated]).toEqual([2, 3, 0]);
     expect((await x.db.pool.query('SELECT id, subscriber_id, period_index, total_cents, lines FROM bills ORDER BY subscriber_id, period_index')).rows).toEqual(bills);
-    expect((await x.db.pool.query('SELECT count(*)::int AS n FROM billing_cursors WHERE next_period_index > 0')).rows).toEqual([{ n: 2 }]);
+    // Each cursor is past its subscriber's bills again, with the watermark of the bill as stored (the
+    // first run's): the calls ingested since are late usage on the next bill, not lost.
+    const cursors = await x.db.pool.query(`SELECT s.phone_number, c.next_period_index, c.last_watermark
+      FROM billing_cursors c JOIN subscribers s ON s.id = c.subscriber_id ORDER BY s.phone_number`);
+    expect(cursors.rows).toEqual([
+      { phone_number: NY, next_period_index: 2, last_watermark: new Date('2024-03-15T05:00:00Z') },
+      { phone_number: CHI, next_period_index: 1, last_watermark: new Date('2024-03-15T05:00:00Z') },
+    ].sort((a, b) => (a.phone_number < b.phone_number ? -1 : 1)));
   });
 
   it('every subscriber has a cursor from its creation (one statement for a bulk COPY), and a cursor cannot be deleted', async () => {
