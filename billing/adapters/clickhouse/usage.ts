@@ -453,21 +453,27 @@ export function billsByWriter(data: Buffer, writers: readonly (readonly UsageIte
   // Each writer's tuples as (start, end) pairs into the result.
   const spans = writers.map(() => [] as number[]);
   let rows = 0;
+  // Big-endian integers read byte by byte (Buffer's readInt32BE and kin, a call each with its own
+  // checks, were a third of this walk); every read is within the bounds checked before it.
+  const i32 = (at: number) => (data[at]! << 24) | (data[at + 1]! << 16) | (data[at + 2]! << 8) | data[at + 3]!;
+  const cutShort = () => new Error(`rating query: a bill row cut short (${count} periods staged)`);
+  const FIELDS = RENDERED_BILL_COLUMNS.length;
   for (let start = 0; start < data.length;) {
-    if (start + TUPLE_HEAD + 4 > data.length) throw new Error(`rating query: a bill row cut short (${count} periods staged)`);
-    if (data.readInt16BE(start) !== RENDERED_BILL_COLUMNS.length || data.readInt32BE(start + SUBSCRIBER_ID - 4) !== 16) throw new Error('rating query: a bill row not in the binary COPY layout');
-    const itemNo = data.readUInt32BE(start + SUBSCRIBER_ID);
+    if (start + TUPLE_HEAD + 4 > data.length) throw cutShort();
+    if (((data[start]! << 8) | data[start + 1]!) !== FIELDS || i32(start + SUBSCRIBER_ID - 4) !== 16) throw new Error('rating query: a bill row not in the binary COPY layout');
+    const itemNo = i32(start + SUBSCRIBER_ID) >>> 0;
     const k = itemNo - first;
     const item = k >= 0 && k < count ? byPlace[k] : undefined;
     if (!item) throw new Error(`rating query: a bill row of item ${itemNo}, which is not staged in this chunk or came twice`);
     byPlace[k] = undefined;
     writeUuid(data, start + SUBSCRIBER_ID, item.subscriberId);
     let at = start + TUPLE_HEAD;
-    at += 4 + data.readInt32BE(at); // currency
+    at += 4 + i32(at); // currency (its length is within TUPLE_HEAD + 4, checked above)
     at += 4 + 8; // total
-    at += 4 + data.readInt32BE(at); // lines
+    if (at + 4 > data.length) throw cutShort();
+    at += 4 + i32(at); // lines
     const end = at + TUPLE_TAIL;
-    if (end > data.length) throw new Error(`rating query: a bill row cut short (${count} periods staged)`);
+    if (!(end <= data.length && end > start)) throw cutShort();
     const w = writerAt[k]!;
     spans[w]!.push(start, end);
     rows++;
