@@ -27,7 +27,7 @@ import type { ClickHouse } from '../../core/clickhouse/client.ts';
 import { isDomainError } from '../../core/errors.ts';
 import { CALL_CLASSES, lateUsageDescription, lineAmountCents, periodAt, periodContaining, planOf, type Period, type Tariff } from '../domain/index.ts';
 import { billsByWriter, dropItems, lateUsage, NARROW_CHUNK, renderBills, stageItems, stageLate, writerOf, type LateLines, type LateRow, type StagedPeriod, type TariffArrays, type UsageItem } from '../adapters/clickhouse/usage.ts';
-import type { BillingRunStore, BillLineDoc, CursorUpdate, DueSubscriber, RenderedBills } from '../adapters/postgres/billing-runs.ts';
+import type { BillingRunStore, BillLineDoc, CursorUpdate, DueSubscriber, GroupMove, RenderedBills } from '../adapters/postgres/billing-runs.ts';
 
 export interface BillingRunConfig {
   billingGraceSeconds: number;
@@ -186,12 +186,20 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
       let billsCreated = 0;
       const skipped: BillingRunSummary['skipped'] = [];
       try {
+        // Subscribers billed by a run that never settled follow their groups no more (the groups
+        // did not move past their bills).
+        const pinned = await timed('repair', () => store.repairUnsettled(runId));
+        if (pinned) rlog.warn({ pinned }, 'subscribers billed by an unfinished run now have cursors of their own');
         const subs = await timed('selectDue', () => store.dueSubscribers(cutoffMs));
         // In phone-number order, so that the periods below come out in it too (a subscriber's in order).
         const ordered = await timed('order', async () => byPhoneNumber(subs));
         const due: Due[] = [];
         const cursorsNotDue: CursorUpdate[] = [];
         const groups: GroupDue[] = [];
+        /** Where each billing group's cursor goes once every bill is in (its members following it). */
+        const groupMoves = new Map<number, GroupMove>();
+        /** Following subscribers not billed (skipped): pinned where their group stands before it moves. */
+        const pins: string[] = [];
         let seen = 0;
         /**
          * Works the due periods of the subscribers out, in order, until `due` holds `n` or every
@@ -202,14 +210,25 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
           const t0 = performance.now();
           for (; due.length < n && seen < ordered.length; seen++) {
             const sub = ordered[seen]!;
-            const g = (groups[sub.group] ??= groupDue(sub));
+            let g = groups[sub.group];
+            if (!g) {
+              g = groups[sub.group] = groupDue(sub);
+              if (sub.billingGroup !== undefined && !('error' in g)) {
+                const last = g.periods[g.periods.length - 1];
+                // Subscribers of one billing group and different plans come as groups of their own here,
+                // with the same periods: the same move.
+                if (last) groupMoves.set(sub.billingGroup, { groupId: sub.billingGroup, nextPeriodIndex: last.periodIndex + 1, nextPeriodEndMs: last.nextPeriodEndMs, lastWatermarkMs: watermarkMs });
+                else if (sub.nextPeriodIndex === undefined) groupMoves.set(sub.billingGroup, { groupId: sub.billingGroup, nextPeriodIndex: g.notDue.index, nextPeriodEndMs: g.notDue.endMs, lastWatermarkMs: null });
+              }
+            }
             if ('error' in g) {
+              if (sub.billingGroup !== undefined) pins.push(sub.id);
               skipped.push({ subscriberId: sub.id, reason: g.error.message });
               rlog.error({ subscriberId: sub.id, err: g.error }, 'subscriber cannot be billed');
               continue;
             }
             if (g.periods.length === 0) {
-              if (sub.nextPeriodIndex === undefined) cursorsNotDue.push({ subscriberId: sub.id, nextPeriodIndex: g.notDue.index, nextPeriodEndMs: g.notDue.endMs, lastWatermarkMs: null });
+              if (sub.nextPeriodIndex === undefined && sub.billingGroup === undefined) cursorsNotDue.push({ subscriberId: sub.id, nextPeriodIndex: g.notDue.index, nextPeriodEndMs: g.notDue.endMs, lastWatermarkMs: null });
               continue;
             }
             const writer = writerOf(sub.id);
@@ -275,7 +294,9 @@ export function createBillingRunner(deps: BillingRunnerDeps): RunBilling {
           dropRated();
           await Promise.allSettled([writing, ...drops]);
         }
-        await timed('cursors', () => store.writeCursors(cursorsNotDue));
+        // Every bill is in: the groups move past them, in one transaction with the cursors placed
+        // and the pins, which marks the run settled.
+        await timed('cursors', () => store.settleRun(runId, { cursors: cursorsNotDue, pins, groups: [...groupMoves.values()] }));
         if (deps.afterBills) await timed('afterBills', async () => { await deps.afterBills!(asOfMs); });
         await store.finishRun(runId, { status: 'succeeded', billsCreated, timings });
         const summary: BillingRunSummary = {

@@ -242,6 +242,7 @@ async function snapshot(x: Harness) {
   return {
     bills: await q(`SELECT * FROM bills ORDER BY id`),
     cursors: await q(`SELECT * FROM billing_cursors ORDER BY subscriber_id`),
+    groups: await q(`SELECT * FROM billing_groups ORDER BY id`),
     subscribers: await q(`SELECT * FROM subscribers ORDER BY id`),
   };
 }
@@ -276,19 +277,22 @@ describe('runBilling: reruns, concurrency, catch-up, grace', () => {
       [call(NY, CHI, '2024-01-20T15:00:00Z', 61_000), call(CHI, NY, '2024-02-20T15:00:00Z', 61_000)]);
     expect((await runAt(x, '2024-03-15T05:00:00Z')).billsCreated).toBe(3);
     const bills = (await x.db.pool.query('SELECT id, subscriber_id, period_index, total_cents, lines FROM bills ORDER BY subscriber_id, period_index')).rows;
-    // Rewound to "never seen by a run", as a cursor opened with its subscriber is.
-    await x.db.pool.query(`UPDATE billing_cursors SET next_period_index = 0, next_period_end = '-infinity', last_watermark = NULL`);
+    // Rewound to "never seen by a run", as a cursor opened with its subscriber is: the cursors of
+    // their groups, which both follow.
+    expect((await x.db.pool.query('SELECT bool_and(follows) AS f FROM billing_cursors')).rows).toEqual([{ f: true }]);
+    await x.db.pool.query(`UPDATE billing_groups SET next_period_index = 0, next_period_end = '-infinity', last_watermark = NULL`);
     // Half an hour later: the same periods are due, under a later watermark.
     const again = await runAt(x, '2024-03-15T05:30:00Z');
     expect([again.subscribersConsidered, again.periodsDue, again.billsCreated]).toEqual([2, 3, 0]);
     expect((await x.db.pool.query('SELECT id, subscriber_id, period_index, total_cents, lines FROM bills ORDER BY subscriber_id, period_index')).rows).toEqual(bills);
-    // Each cursor is past its subscriber's bills again, with the watermark of the bill as stored (the
-    // first run's): the calls ingested since are late usage on the next bill, not lost.
-    const cursors = await x.db.pool.query(`SELECT s.phone_number, c.next_period_index, c.last_watermark
-      FROM billing_cursors c JOIN subscribers s ON s.id = c.subscriber_id ORDER BY s.phone_number`);
+    // Each subscriber is past its bills again, with the watermark of the bill as stored (the first
+    // run's): the calls ingested since are late usage on the next bill, not lost. Its group's cursor
+    // would carry the second run's watermark, so each has a cursor of its own now.
+    const cursors = await x.db.pool.query(`SELECT s.phone_number, c.next_period_index, c.last_watermark, c.follows
+      FROM billing_positions c JOIN subscribers s ON s.id = c.subscriber_id ORDER BY s.phone_number`);
     expect(cursors.rows).toEqual([
-      { phone_number: NY, next_period_index: 2, last_watermark: new Date('2024-03-15T05:00:00Z') },
-      { phone_number: CHI, next_period_index: 1, last_watermark: new Date('2024-03-15T05:00:00Z') },
+      { phone_number: NY, next_period_index: 2, last_watermark: new Date('2024-03-15T05:00:00Z'), follows: false },
+      { phone_number: CHI, next_period_index: 1, last_watermark: new Date('2024-03-15T05:00:00Z'), follows: false },
     ].sort((a, b) => (a.phone_number < b.phone_number ? -1 : 1)));
   });
 
@@ -306,7 +310,7 @@ describe('runBilling: reruns, concurrency, catch-up, grace', () => {
     ]);
     // The run places the cursors of subscribers with nothing due yet at the end of their first period.
     await runAt(x, '2024-03-15T05:00:00Z');
-    const placed = await x.db.pool.query(`SELECT count(*)::int AS n FROM billing_cursors WHERE next_period_end = '-infinity'`);
+    const placed = await x.db.pool.query(`SELECT count(*)::int AS n FROM billing_positions WHERE next_period_end = '-infinity'`);
     expect(placed.rows).toEqual([{ n: 0 }]);
     await expect(x.db.pool.query('DELETE FROM billing_cursors')).rejects.toMatchObject({ code: '23001' });
     await expect(x.db.pool.query('TRUNCATE billing_cursors')).rejects.toMatchObject({ code: '23001' });
@@ -486,7 +490,7 @@ describe('runBilling: skipped subscribers, ledger, a failed run resumed', () => 
     expect([s.subscribersConsidered, s.periodsDue, s.billsCreated]).toEqual([5, 2, 2]);
     expect(s.skipped.map((k) => k.subscriberId)).toEqual([ids.get(phones[1]!), ids.get(phones[4]!)]);
     expect((await readBills(x.db.pool)).map((b) => b.phoneNumber)).toEqual([phones[0], phones[3]]);
-    const { rows } = await x.db.pool.query(`SELECT next_period_index AS idx, next_period_end AS end FROM billing_cursors WHERE subscriber_id = $1`, [ids.get(phones[2]!)]);
+    const { rows } = await x.db.pool.query(`SELECT next_period_index AS idx, next_period_end AS end FROM billing_positions WHERE subscriber_id = $1`, [ids.get(phones[2]!)]);
     expect(rows).toEqual([{ idx: 0, end: new Date('2024-03-10T05:00:00Z') }]);
   });
 
@@ -499,7 +503,7 @@ describe('runBilling: skipped subscribers, ledger, a failed run resumed', () => 
       [a.runId, '2024-02-15T06:00:00.000Z', 'succeeded', 1, null, true],
       [b.runId, '2024-03-15T05:00:00.000Z', 'succeeded', 1, null, true],
     ]);
-    expect(Object.keys(rows[1].timings).sort()).toEqual(['cursors', 'late', 'order', 'periods', 'rate', 'selectDue', 'stage', 'write']);
+    expect(Object.keys(rows[1].timings).sort()).toEqual(['cursors', 'late', 'order', 'periods', 'rate', 'repair', 'selectDue', 'stage', 'write']);
     for (const v of Object.values(rows[1].timings)) expect(Number.isInteger(v) && (v as number) >= 0).toBe(true);
     expect(b.timingsMs).toEqual(rows[1].timings);
   });
@@ -515,7 +519,7 @@ describe('runBilling: skipped subscribers, ledger, a failed run resumed', () => 
     const err = await runner({ asOf: '2024-03-15T05:00:00Z' }).catch((e: Error) => e);
     expect((err as Error).message).toMatch(/1 call\(s\) of class 'domestic' cannot be rated by the tariff/);
     expect(await readBills(x.db.pool)).toEqual([]);
-    const { rows } = await x.db.pool.query(`SELECT next_period_index, next_period_end = '-infinity' AS unplaced FROM billing_cursors`);
+    const { rows } = await x.db.pool.query(`SELECT next_period_index, next_period_end = '-infinity' AS unplaced FROM billing_positions`);
     expect(rows).toEqual([{ next_period_index: 0, unplaced: true }]);
   });
 

@@ -4,9 +4,11 @@
  *
  * Bills go in through COPY (the fastest way in); the unique key on
  * (subscriber, period start) makes any rerun, concurrent run or resumed run a
- * no-op for periods already billed. Each subscriber's bills and the cursor
- * that follows from them commit together: the statement that inserts bills
- * moves their subscribers' cursors (a trigger, migration 0033).
+ * no-op for periods already billed. A subscriber either follows the cursor of
+ * its group (the subscribers who share its subscription date and zone, and so
+ * every period), which the run moves once all of the group's bills are in
+ * (settleRun), or has a cursor of its own, which moves with its bills: the
+ * statement that inserts them moves it (a trigger, migrations 0033, 0034).
  */
 import { copyBinary, withTransaction, type ByteSpans, type Pool, type PoolClient } from '../../../core/postgres/index.ts';
 import { conflict } from '../../../core/errors.ts';
@@ -25,6 +27,8 @@ export interface DueSubscriber {
   /** From the cursor; undefined for a subscriber never seen by a run. */
   nextPeriodIndex?: number;
   lastWatermarkMs?: number;
+  /** The billing group whose cursor this subscriber follows; undefined for a cursor of its own. */
+  billingGroup?: number;
   /**
    * Subscribers with the same group number share everything above but their id and number
    * (so every due period): the run works those out once per group.
@@ -53,6 +57,18 @@ export interface BillLineDoc {
 
 export interface CursorUpdate { subscriberId: string; nextPeriodIndex: number; nextPeriodEndMs: number; lastWatermarkMs: number | null }
 
+/** A billing group's cursor moved (forward only); a null watermark keeps the group's. */
+export interface GroupMove { groupId: number; nextPeriodIndex: number; nextPeriodEndMs: number; lastWatermarkMs: number | null }
+
+/** What a run settles once its bills are in, in one transaction. */
+export interface RunSettlement {
+  /** Cursors of their own moved without bills (subscribers seen but not due yet). */
+  cursors: CursorUpdate[];
+  /** Following subscribers the run did not bill (skipped): pinned where their groups stand, before the groups move. */
+  pins: string[];
+  groups: GroupMove[];
+}
+
 export interface BillingRunStore {
   /** Holds the lock for fn's duration; throws conflict when another run keeps it past waitMs. */
   withRunLock<T>(waitMs: number, fn: () => Promise<T>): Promise<T>;
@@ -69,13 +85,22 @@ export interface BillingRunStore {
   writeBills(bills: RenderedBills | PromiseLike<RenderedBills>): Promise<number>;
   /** Moves cursors without bills (subscribers seen but not due yet). */
   writeCursors(cursors: CursorUpdate[]): Promise<void>;
+  /**
+   * Before a run reads its due subscribers: the subscribers following their groups that runs
+   * which never settled (killed, failed) billed get cursors of their own, past their bills (their
+   * groups did not move). Returns how many were pinned.
+   */
+  repairUnsettled(runId: string): Promise<number>;
+  /** Pins, cursors and group moves of a run whose bills are all in, and the run marked settled, in one transaction. */
+  settleRun(runId: string, s: RunSettlement): Promise<void>;
 }
 
 /** A due subscriber in its group's text: its id (36 characters), then its phone number (+1 and ten digits). */
 const MEMBER = 36 + 12;
 
 /**
- * Moves cursors forward without bills (a bill's insert moves its subscriber's cursor itself), in
+ * Moves cursors of their own (not those of subscribers following their group, whose own fields
+ * are then unused: 0034) forward without bills (a bill's insert moves such a cursor itself), in
  * one UPDATE by the primary key: each cursor names its destination (next period, its end,
  * watermark) by number, and a run's cursors go to few destinations (a period end per anniversary
  * day and zone).
@@ -117,13 +142,23 @@ async function moveCursors(client: PoolClient, cursors: readonly CursorUpdate[])
      WHERE c.subscriber_id = ANY($1::uuid[]) AND c.subscriber_id = m.id AND c.next_period_index <= d.idx[m.dest]`, values);
   if ((r.rowCount ?? 0) < ids.length) {
     // Some are ahead already (left alone) or missing (inserted here).
-    await client.query(`INSERT INTO billing_cursors (subscriber_id, next_period_index, next_period_end, last_watermark)
-      SELECT m.id, d.idx[m.dest], d.ends[m.dest], d.watermarks[m.dest] FROM ${moves} ON CONFLICT (subscriber_id) DO NOTHING`, values);
+    // Of its own, in its subscriber's group (0034: created with the subscriber, or with this cursor).
+    await client.query(`INSERT INTO billing_groups (subscription_date, time_zone)
+      SELECT DISTINCT s.subscription_date, s.time_zone FROM subscribers s WHERE s.id = ANY($1::uuid[])
+      ON CONFLICT (subscription_date, time_zone) DO NOTHING`, [values[0]]);
+    await client.query(`INSERT INTO billing_cursors (subscriber_id, next_period_index, next_period_end, last_watermark, group_id)
+      SELECT m.id, d.idx[m.dest], d.ends[m.dest], d.watermarks[m.dest], g.id
+        FROM ${moves}, subscribers s, billing_groups g
+       WHERE s.id = m.id AND g.subscription_date = s.subscription_date AND g.time_zone = s.time_zone
+      ON CONFLICT (subscriber_id) DO NOTHING`, values);
   }
 }
 
 async function writeBillsTx(pool: Pool, pending: RenderedBills | PromiseLike<RenderedBills>): Promise<number> {
   return withTransaction(pool, async (client) => {
+    // A run's bills: those of subscribers following their group leave the cursors alone (the run
+    // moves the groups once every bill is in, settleRun); cursors of their own move (0034).
+    await client.query(`SET LOCAL phonebill.billing_run = 'on'`);
     // The COPY's trigger moves the bills' cursors, probing the primary key of billing_cursors,
     // hot in cache while a run writes. At the default random_page_cost (4, a spinning disk's)
     // the planner hashed all 300,000 cursors to move a day's cohort's 5,000 (~100 ms per
@@ -146,16 +181,21 @@ async function writeBillsTx(pool: Pool, pending: RenderedBills | PromiseLike<Ren
       await client.query(`CREATE TEMP TABLE stage_bills (LIKE bills INCLUDING DEFAULTS) ON COMMIT DROP`);
       await copyBinary(client, `COPY stage_bills (${columns}) FROM STDIN (FORMAT binary)`, bills.tuples);
       const r = await client.query(`INSERT INTO bills (${columns}) SELECT ${columns} FROM stage_bills ON CONFLICT DO NOTHING`);
-      // The bills inserted moved their cursors; those that existed already moved theirs when they were
-      // inserted, but a cursor rewound since (to re-examine a subscriber's periods) is behind them.
-      // Each goes past the subscriber's latest period given here, with the watermark of the bill as
-      // stored (an older bill's: the calls ingested since are late usage on the next bill).
+      // The bills inserted moved their cursors of their own; those that existed already moved theirs
+      // when they were inserted, but a cursor rewound since (to re-examine a subscriber's periods) is
+      // behind them. Each goes past the subscriber's latest period given here, with the watermark of
+      // the bill as stored (an older bill's: the calls ingested since are late usage on the next
+      // bill). A subscriber following its group stays with it (the run moves the group past the
+      // same period, with the same watermark) unless that bill as stored has another watermark: it
+      // is then pinned, its own cursor placed as above.
       await client.query(`UPDATE billing_cursors c
-           SET next_period_index = b.period_index + 1, next_period_end = COALESCE(b.next_period_end, l.next_period_end), last_watermark = b.watermark
-          FROM (SELECT DISTINCT ON (subscriber_id) subscriber_id, period_start, period_index, next_period_end
+           SET next_period_index = b.period_index + 1, next_period_end = COALESCE(b.next_period_end, l.next_period_end), last_watermark = b.watermark,
+               follows = false
+          FROM (SELECT DISTINCT ON (subscriber_id) subscriber_id, period_start, period_index, next_period_end, watermark
                   FROM stage_bills ORDER BY subscriber_id, period_index DESC) l
           JOIN bills b ON b.subscriber_id = l.subscriber_id AND b.period_start = l.period_start
-         WHERE c.subscriber_id = l.subscriber_id AND c.next_period_index <= b.period_index + 1`);
+         WHERE c.subscriber_id = l.subscriber_id
+           AND CASE WHEN c.follows THEN b.watermark <> l.watermark ELSE c.next_period_index <= b.period_index + 1 END`);
       return r.rowCount ?? 0;
     }
   }).catch(mapPgError);
@@ -214,27 +254,41 @@ export function createBillingRunStore(pool: Pool): BillingRunStore {
       //   hashed, the groups are a few hundred;
       // - parallel plans however small the tables: the run waits for this query, on cores that are
       //   otherwise idle. Hashed and in parallel: 0.40-0.47 s against 0.77-1.13 s (300,000 due).
+      // - random_page_cost 2: the subscribers of a day's cohort (~10,000 of 300,000) are looked up
+      //   by their key, and a catch-up's hashed. At the default 4 the planner hashed every
+      //   subscriber for a cohort too (medians of seven: 217 ms against 106); at 1.1 it probed for
+      //   a catch-up's 300,000 (774 ms against 574).
       const rows = await withTransaction(pool, async (client) => {
-        await client.query(`SET LOCAL work_mem = '64MB'; SET LOCAL enable_sort = off;
+        await client.query(`SET LOCAL work_mem = '64MB'; SET LOCAL enable_sort = off; SET LOCAL random_page_cost = 2;
           SET LOCAL parallel_setup_cost = 0; SET LOCAL parallel_tuple_cost = 0; SET LOCAL min_parallel_table_scan_size = 0`);
-        return (await client.query<[string, string, string, number, boolean, number | null, string, number]>({
-          text: `SELECT s.subscription_date, s.time_zone, s.plan, c.next_period_index, c.next_period_end = '-infinity' AS unplaced,
-                        (extract(epoch FROM c.last_watermark) * 1000)::float8, string_agg(s.id::text || s.phone_number, ''), count(*)
-                   FROM billing_cursors c JOIN subscribers s ON s.id = c.subscriber_id
-                  WHERE c.next_period_end <= $1 AND s.status <> 'closed'
-                  GROUP BY s.subscription_date, s.time_zone, s.plan, c.next_period_index, c.next_period_end = '-infinity', c.last_watermark`,
+        // Due positions: the members of due groups (by the group index: a day's cohort reads only its
+        // groups' members), and the due cursors of their own (the narrow table read whole).
+        return (await client.query<[string, string, string, number, boolean, number | null, string | null, string, number]>({
+          text: `SELECT s.subscription_date, s.time_zone, s.plan, p.next_period_index, p.next_period_end = '-infinity' AS unplaced,
+                        (extract(epoch FROM p.last_watermark) * 1000)::float8, p.group_id, string_agg(s.id::text || s.phone_number, ''), count(*)
+                   FROM (SELECT c.subscriber_id, g.id AS group_id, g.next_period_index, g.next_period_end, g.last_watermark
+                           FROM billing_groups g JOIN billing_cursors c ON c.group_id = g.id AND c.follows
+                          WHERE g.next_period_end <= $1
+                         UNION ALL
+                         SELECT c.subscriber_id, NULL, c.next_period_index, c.next_period_end, c.last_watermark
+                           FROM billing_cursors c
+                          WHERE NOT c.follows AND c.next_period_end <= $1) p
+                   JOIN subscribers s ON s.id = p.subscriber_id
+                  WHERE s.status <> 'closed'
+                  GROUP BY s.subscription_date, s.time_zone, s.plan, p.next_period_index, p.next_period_end = '-infinity', p.last_watermark, p.group_id`,
           values: [new Date(cutoffMs)],
           rowMode: 'array',
         })).rows;
       }).catch(mapPgError);
       const out: DueSubscriber[] = [];
-      for (const [group, [subscriptionDate, timeZone, plan, nextPeriodIndex, unplaced, lastWatermarkMs, members, count]] of rows.entries()) {
+      for (const [group, [subscriptionDate, timeZone, plan, nextPeriodIndex, unplaced, lastWatermarkMs, billingGroup, members, count]] of rows.entries()) {
         if (members.length !== MEMBER * count) throw new Error(`due subscribers: a group of ${count} came as ${members.length} characters, not ${MEMBER} each`);
         for (let at = 0; at < members.length; at += MEMBER) {
           const sub: DueSubscriber = { id: members.slice(at, at + 36), phoneNumber: members.slice(at + 36, at + MEMBER), subscriptionDate, timeZone, plan, group };
           // A cursor not placed yet is a subscriber never seen by a run.
           if (!unplaced) sub.nextPeriodIndex = nextPeriodIndex;
           if (lastWatermarkMs !== null) sub.lastWatermarkMs = lastWatermarkMs;
+          if (billingGroup !== null) sub.billingGroup = Number(billingGroup);
           out.push(sub);
         }
       }
@@ -245,6 +299,48 @@ export function createBillingRunStore(pool: Pool): BillingRunStore {
 
     async writeCursors(cursors) {
       if (cursors.length) await withTransaction(pool, (client) => moveCursors(client, cursors)).catch(mapPgError);
+    },
+
+    async repairUnsettled(runId) {
+      // A partial index finds the unsettled runs (none, but after a crash or a failure); only then are
+      // their bills read (by a scan of bills: they have no index by run, which would cost every insert).
+      const { rows } = await pool.query<{ id: string }>(`SELECT id FROM billing_runs WHERE NOT settled AND id <> $1`, [runId]).catch(mapPgError);
+      if (!rows.length) return 0;
+      const ids = rows.map((r) => r.id);
+      return withTransaction(pool, async (client) => {
+        // Each following subscriber these runs billed goes past its latest bill of theirs, with that
+        // bill's watermark, unless its group is past it already.
+        const r = await client.query(`UPDATE billing_cursors c
+             SET follows = false, next_period_index = l.period_index + 1, next_period_end = l.next_period_end, last_watermark = l.watermark
+            FROM (SELECT DISTINCT ON (subscriber_id) subscriber_id, period_index, next_period_end, watermark
+                    FROM bills WHERE run_id = ANY($1::uuid[]) ORDER BY subscriber_id, period_index DESC) l,
+                 billing_groups g
+           WHERE c.subscriber_id = l.subscriber_id AND c.follows AND g.id = c.group_id AND g.next_period_index <= l.period_index`, [ids]);
+        await client.query(`UPDATE billing_runs SET settled = true WHERE id = ANY($1::uuid[])`, [ids]);
+        return r.rowCount ?? 0;
+      }).catch(mapPgError);
+    },
+
+    async settleRun(runId, s) {
+      await withTransaction(pool, async (client) => {
+        if (s.pins.length) {
+          await client.query(`UPDATE billing_cursors c
+               SET follows = false, next_period_index = g.next_period_index, next_period_end = g.next_period_end, last_watermark = g.last_watermark
+              FROM billing_groups g
+             WHERE c.subscriber_id = ANY($1::uuid[]) AND c.follows AND g.id = c.group_id`, [s.pins]);
+        }
+        await moveCursors(client, s.cursors);
+        if (s.groups.length) {
+          // Forward only; a null watermark keeps the group's (a group placed, nothing billed).
+          await client.query(`UPDATE billing_groups g
+               SET next_period_index = m.idx, next_period_end = m.next_end, last_watermark = COALESCE(m.watermark, g.last_watermark)
+              FROM unnest($1::bigint[], $2::int4[], $3::timestamptz[], $4::timestamptz[]) AS m(id, idx, next_end, watermark)
+             WHERE g.id = m.id AND g.next_period_index <= m.idx`,
+          [s.groups.map((m) => m.groupId), s.groups.map((m) => m.nextPeriodIndex), s.groups.map((m) => new Date(m.nextPeriodEndMs)),
+            s.groups.map((m) => (m.lastWatermarkMs === null ? null : new Date(m.lastWatermarkMs)))]);
+        }
+        await client.query(`UPDATE billing_runs SET settled = true WHERE id = $1`, [runId]);
+      }).catch(mapPgError);
     },
   };
 }
