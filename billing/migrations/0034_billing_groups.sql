@@ -22,6 +22,8 @@
 --   not moved;
 -- * a bill inserted for it by anything but a run (the trigger below);
 -- * a bill of it found already there by a run, with another watermark.
+-- It follows its group again once a run leaves both at the same period with
+-- the same watermark (settleRun), unless closed.
 -- The unique key on bills stays what makes a repeated period create nothing;
 -- the cursors only say where to look.
 
@@ -59,6 +61,10 @@ UPDATE billing_cursors c SET group_id = g.id
 -- subscriber created; groups are never deleted, above.)
 ALTER TABLE billing_cursors ALTER COLUMN group_id SET NOT NULL;
 CREATE INDEX billing_cursors_group ON billing_cursors (group_id);
+-- The cursors of their own by group: a run, once it has moved a group, lets
+-- those now where the group is (same period, same watermark) follow it again.
+-- Moving such a cursor changes neither column, so its updates stay HOT.
+CREATE INDEX billing_cursors_own ON billing_cursors (group_id) WHERE NOT follows;
 
 -- Where each subscriber stands: its group's cursor or its own.
 CREATE VIEW billing_positions AS

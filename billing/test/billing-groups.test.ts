@@ -70,7 +70,7 @@ describe('billing groups', () => {
       [`${NY}/0`, `${NY}/1`, `${NY2}/0`, `${NY2}/1`, `${NY3}/0`, `${NY3}/1`, `${CHI}/0`, `${CHI}/1`].sort());
   });
 
-  it('a subscriber created once its group has billed, or while a run is in progress, gets a cursor of its own from period 0', async () => {
+  it('a subscriber created once its group has billed, or while a run is in progress, gets a cursor of its own from period 0, and follows its group again once billed up to it', async () => {
     const x = await setup('2024-02-15T06:00:00Z', [{ phoneNumber: NY, ...JAN15_NY }]);
     await runAt(x, '2024-02-15T06:00:00Z');
     await addSubscribers(x.db.pool, [{ phoneNumber: NY2, ...JAN15_NY }]);
@@ -89,12 +89,18 @@ describe('billing groups', () => {
       [NY3]: { follows: true, next: 0, watermark: null },
       [CHI]: { follows: false, next: 0, watermark: null },
     });
-    // NY2 gets its two periods, NY its second; then NY2 is where NY is.
+    // NY2 gets its two periods, NY its second: NY2 is then where its group is, with the same
+    // watermark, and follows it again. CHI's group has no follower to move it: CHI keeps its own.
     await runAt(x, '2024-03-15T06:00:00Z');
     expect((await readBills(x.db.pool)).map((b) => `${b.phoneNumber}/${b.periodIndex}`)).toEqual(
       [`${NY}/0`, `${NY}/1`, `${NY2}/0`, `${NY2}/1`, `${NY3}/0`, `${CHI}/0`, `${CHI}/1`].sort());
-    const p = await positions(x);
-    expect([p[NY]!.next, p[NY2]!.next, p[NY3]!.next, p[CHI]!.next]).toEqual([2, 2, 1, 2]);
+    const w = '2024-03-15T06:00:00.000Z';
+    expect(await positions(x)).toEqual({
+      [NY]: { follows: true, next: 2, watermark: w },
+      [NY2]: { follows: true, next: 2, watermark: w },
+      [NY3]: { follows: true, next: 1, watermark: w },
+      [CHI]: { follows: false, next: 2, watermark: w },
+    });
   });
 
   it('closing a subscriber, or changing its zone, pins its cursor where its group stood; the group moves on without it', async () => {
@@ -163,6 +169,8 @@ describe('billing groups', () => {
       [monthly(), lateLine('2024-01-15', '2024-02-15', '2024-01-15T05:00:00Z', '2024-02-15T05:00:00Z', 1, 60, 45)],
     ]);
     expect((await readBills(x.db.pool, NY2)).map((b) => b.lines)).toEqual([[monthly()], [monthly()]]);
+    // Billed to the same period as its group, with the same watermark, NY follows it again.
+    expect((await positions(x))[NY]).toEqual({ follows: true, next: 2, watermark: '2024-03-15T06:00:00.000Z' });
   });
 
   it('a bill inserted outside a run moves a following subscriber\'s position past it (a cursor of its own)', async () => {

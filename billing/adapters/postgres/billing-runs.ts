@@ -338,6 +338,16 @@ export function createBillingRunStore(pool: Pool): BillingRunStore {
              WHERE g.id = m.id AND g.next_period_index <= m.idx`,
           [s.groups.map((m) => m.groupId), s.groups.map((m) => m.nextPeriodIndex), s.groups.map((m) => new Date(m.nextPeriodEndMs)),
             s.groups.map((m) => (m.lastWatermarkMs === null ? null : new Date(m.lastWatermarkMs)))]);
+          // Cursors of their own now where their group is, with its watermark (billed by this run
+          // alongside it, e.g. a subscriber pinned after an unfinished run, or created once its group
+          // had billed), follow it again: the same position either way.
+          await client.query(`UPDATE billing_cursors c SET follows = true
+              FROM billing_groups g, subscribers s
+             WHERE g.id = ANY($1::bigint[]) AND c.group_id = g.id AND NOT c.follows
+               AND c.next_period_index = g.next_period_index AND c.next_period_end = g.next_period_end
+               AND c.last_watermark IS NOT DISTINCT FROM g.last_watermark
+               AND s.id = c.subscriber_id AND s.status <> 'closed'
+               AND s.subscription_date = g.subscription_date AND s.time_zone = g.time_zone`, [s.groups.map((m) => m.groupId)]);
         }
         await client.query(`UPDATE billing_runs SET settled = true WHERE id = $1`, [runId]);
       }).catch(mapPgError);
