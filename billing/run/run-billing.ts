@@ -9,12 +9,15 @@
  * the chunk's callers' range of the calls) that also renders each bill's row
  * for PostgreSQL's binary COPY, then write the chunk's bills in two PostgreSQL
  * transactions (each a disjoint half of the subscribers, a subscriber's bills
- * always in the same one) while the next chunk is rated. Each bill names the
- * end of the period after it, and the COPY that inserts it moves its
- * subscriber's cursor there (a trigger). A run killed at any point leaves each
- * subscriber either before or after a chunk's periods; the next run finds the
- * rest through the cursors, and the unique keys on bills make a repeated chunk
- * create nothing.
+ * always in the same one) while the next chunk is rated. Subscribers who share
+ * subscription date and zone (every period) follow their group's cursor, which
+ * the run moves once every bill is in (settleRun); a cursor of a subscriber's
+ * own moves with its bills (each bill names the end of the period after it,
+ * and the COPY that inserts it moves the cursor there: a trigger). A run
+ * killed at any point never settles: the next run first gives the following
+ * subscribers it billed cursors of their own past their bills
+ * (repairUnsettled), then finds the rest through the cursors, and the unique
+ * keys on bills make a repeated chunk create nothing.
  *
  * Watermark: a bill covers the calls ingested at or before W =
  * min(asOf, now) − lag. Calls of a billed period ingested after its bill's W
