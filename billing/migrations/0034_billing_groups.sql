@@ -27,6 +27,10 @@
 -- The unique key on bills stays what makes a repeated period create nothing;
 -- the cursors only say where to look.
 
+-- No run works while this migrates (a run takes this key exclusively,
+-- billing-runs.ts BILLING_LOCK_KEY); one in progress finishes first.
+SELECT pg_advisory_xact_lock(1651076204); -- 0x6269_6c6c, 'bill'
+
 CREATE TABLE billing_groups (
   id                bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   subscription_date date        NOT NULL,
@@ -51,8 +55,9 @@ CREATE TRIGGER billing_groups_no_truncate BEFORE TRUNCATE ON billing_groups
 INSERT INTO billing_groups (subscription_date, time_zone)
 SELECT DISTINCT subscription_date, time_zone FROM subscribers;
 
--- Existing cursors stay their subscribers' own (follows false): they were
--- moved bill by bill and are right as they are.
+-- Existing cursors were moved bill by bill and are right as they are. Each
+-- group takes the position most of its (not closed) members share, and
+-- those members follow it; the others keep their cursors as their own.
 ALTER TABLE billing_cursors ADD COLUMN group_id bigint, ADD COLUMN follows boolean NOT NULL DEFAULT false;
 UPDATE billing_cursors c SET group_id = g.id
   FROM subscribers s JOIN billing_groups g ON g.subscription_date = s.subscription_date AND g.time_zone = s.time_zone
@@ -61,6 +66,19 @@ UPDATE billing_cursors c SET group_id = g.id
 -- subscriber created; groups are never deleted, above.)
 ALTER TABLE billing_cursors ALTER COLUMN group_id SET NOT NULL;
 CREATE INDEX billing_cursors_group ON billing_cursors (group_id);
+UPDATE billing_groups g
+   SET next_period_index = m.next_period_index, next_period_end = m.next_period_end, last_watermark = m.last_watermark
+  FROM (SELECT DISTINCT ON (c.group_id) c.group_id, c.next_period_index, c.next_period_end, c.last_watermark
+          FROM billing_cursors c JOIN subscribers s ON s.id = c.subscriber_id
+         WHERE s.status <> 'closed'
+         GROUP BY c.group_id, c.next_period_index, c.next_period_end, c.last_watermark
+         ORDER BY c.group_id, count(*) DESC, c.next_period_index DESC, c.next_period_end DESC, c.last_watermark DESC NULLS LAST) m
+ WHERE g.id = m.group_id;
+UPDATE billing_cursors c SET follows = true
+  FROM billing_groups g, subscribers s
+ WHERE g.id = c.group_id AND s.id = c.subscriber_id AND s.status <> 'closed'
+   AND c.next_period_index = g.next_period_index AND c.next_period_end = g.next_period_end
+   AND c.last_watermark IS NOT DISTINCT FROM g.last_watermark;
 -- The cursors of their own by group: a run, once it has moved a group, lets
 -- those now where the group is (same period, same watermark) follow it again.
 -- Moving such a cursor changes neither column, so its updates stay HOT.

@@ -193,29 +193,37 @@ describe('billing schema', () => {
     expect(paid.rows).toEqual([{ status: 'paid', next_period_end: null }]);
   });
 
-  it('0034: subscribers from before it keep their own cursors, each placed in its group; runs from before it count as settled', async () => {
+  it('0034: each group takes the position most of its members share, and they follow it; the others and the closed keep their own cursors; runs from before it count as settled', async () => {
     db = await freshPostgres({ migrate: false });
     const all = loadPgMigrations(BILLING_MIGRATIONS_DIR);
     await migratePostgres(db.pool, all.filter((m) => m.version < 34));
     const a = await insertSubscriber(db.pool, { phoneNumber: '+12025550100', subscriptionDate: '2024-01-15', timeZone: 'America/New_York' });
     const b = await insertSubscriber(db.pool, { phoneNumber: '+12025550101', subscriptionDate: '2024-01-15', timeZone: 'America/New_York' });
     const c = await insertSubscriber(db.pool, { phoneNumber: '+12025550102', subscriptionDate: '2024-01-15', timeZone: 'America/Chicago' });
-    await insertBill(db.pool, { subscriberId: a, ...NY_PERIODS[0] });
+    const e = await insertSubscriber(db.pool, { phoneNumber: '+12025550104', subscriptionDate: '2024-01-15', timeZone: 'America/New_York' });
+    const f = await insertSubscriber(db.pool, { phoneNumber: '+12025550105', subscriptionDate: '2024-01-15', timeZone: 'America/New_York' });
+    // New York: a, e and f billed for period 0 (f since closed), b not yet: a and e follow the group at period 1.
+    for (const id of [a, e, f]) await insertBill(db.pool, { subscriberId: id, ...NY_PERIODS[0] });
+    await db.pool.query(`UPDATE subscribers SET status = 'closed' WHERE id = $1`, [f]);
     await db.pool.query(`INSERT INTO billing_runs (as_of, status) VALUES ('2024-02-15T06:00:00Z', 'running')`);
     expect(await migratePostgres(db.pool, all)).toEqual(all.filter((m) => m.version >= 34).map((m) => m.version));
     const { rows } = await db.pool.query(`SELECT p.subscriber_id AS id, p.follows, p.next_period_index AS next, g.time_zone AS zone
       FROM billing_positions p JOIN billing_groups g ON g.id = p.group_id`);
     const byId = new Map(rows.map((r) => [r.id, { follows: r.follows, next: r.next, zone: r.zone }]));
-    expect([a, b, c].map((id) => byId.get(id))).toEqual([
-      { follows: false, next: 1, zone: 'America/New_York' },
+    expect([a, b, c, e, f].map((id) => byId.get(id))).toEqual([
+      { follows: true, next: 1, zone: 'America/New_York' },
       { follows: false, next: 0, zone: 'America/New_York' },
-      { follows: false, next: 0, zone: 'America/Chicago' },
+      { follows: true, next: 0, zone: 'America/Chicago' },
+      { follows: true, next: 1, zone: 'America/New_York' },
+      { follows: false, next: 1, zone: 'America/New_York' },
     ]);
     expect((await db.pool.query('SELECT count(*)::int AS n FROM billing_groups')).rows).toEqual([{ n: 2 }]);
     expect((await db.pool.query('SELECT settled FROM billing_runs')).rows).toEqual([{ settled: true }]);
-    // Subscribers created after it follow their group (none of it billed, no run in progress).
+    // Subscribers created after it follow their group when none of it is billed (and no run is in progress).
     const d = await insertSubscriber(db.pool, { phoneNumber: '+12025550103', subscriptionDate: '2024-02-01', timeZone: 'America/New_York' });
-    expect((await db.pool.query('SELECT follows FROM billing_cursors WHERE subscriber_id = $1', [d])).rows).toEqual([{ follows: true }]);
+    const g = await insertSubscriber(db.pool, { phoneNumber: '+12025550106', subscriptionDate: '2024-01-15', timeZone: 'America/New_York' });
+    expect((await db.pool.query('SELECT subscriber_id AS id, follows FROM billing_cursors WHERE subscriber_id IN ($1, $2) ORDER BY follows', [d, g])).rows)
+      .toEqual([{ id: g, follows: false }, { id: d, follows: true }]);
     await expect(db.pool.query('DELETE FROM billing_groups')).rejects.toMatchObject({ code: '23001' });
   });
 
