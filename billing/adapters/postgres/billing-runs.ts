@@ -332,12 +332,7 @@ export function createBillingRunStore(pool: Pool): BillingRunStore {
 
     async settleRun(runId, s) {
       await withTransaction(pool, async (client) => {
-        if (s.pins.length) {
-          await client.query(`UPDATE billing_cursors c
-               SET follows = false, next_period_index = g.next_period_index, next_period_end = g.next_period_end, last_watermark = g.last_watermark
-              FROM billing_groups g
-             WHERE c.subscriber_id = ANY($1::uuid[]) AND c.follows AND g.id = c.group_id`, [s.pins]);
-        }
+        if (s.pins.length) await client.query(`SELECT billing_cursors_pin($1::uuid[])`, [s.pins]);
         await moveCursors(client, s.cursors);
         if (s.groups.length) {
           // Forward only; a null watermark keeps the group's (a group placed, nothing billed).
@@ -349,14 +344,8 @@ export function createBillingRunStore(pool: Pool): BillingRunStore {
             s.groups.map((m) => (m.lastWatermarkMs === null ? null : new Date(m.lastWatermarkMs)))]);
           // Cursors of their own now where their group is, with its watermark (billed by this run
           // alongside it, e.g. a subscriber pinned after an unfinished run, or created once its group
-          // had billed), follow it again: the same position either way.
-          await client.query(`UPDATE billing_cursors c SET follows = true
-              FROM billing_groups g, subscribers s
-             WHERE g.id = ANY($1::bigint[]) AND c.group_id = g.id AND NOT c.follows
-               AND c.next_period_index = g.next_period_index AND c.next_period_end = g.next_period_end
-               AND c.last_watermark IS NOT DISTINCT FROM g.last_watermark
-               AND s.id = c.subscriber_id AND s.status <> 'closed'
-               AND s.subscription_date = g.subscription_date AND s.time_zone = g.time_zone`, [s.groups.map((m) => m.groupId)]);
+          // had billed), follow it again.
+          await client.query(`SELECT billing_groups_rejoin($1::bigint[])`, [s.groups.map((m) => m.groupId)]);
         }
         await client.query(`UPDATE billing_runs SET settled = true WHERE id = $1`, [runId]);
       }).catch(mapPgError);
